@@ -1,0 +1,19 @@
+package statemachine
+
+// Effect is a bit set of things the I/O layer must do after a step, once it
+// has written the step's output bytes (in this order: write, then act).
+type Effect uint8
+
+// Effects of a step.
+const (
+	// EffClose: close the connection after the output is written.
+	EffClose Effect = 1 << iota
+	// EffStartTLS: after the output ("OK Begin TLS") is written, run the TLS
+	// server handshake on the connection, then call Session.TLSReady. No
+	// bytes may be passed to Receive until then (RFC 9051 §6.2.1: input
+	// buffered before the handshake is discarded by the session).
+	EffStartTLS
+	// EffTimerChanged: the session's timeout class changed (Session.Timeout);
+	// re-arm its timer.
+	EffTimerChanged
+)

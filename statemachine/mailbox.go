@@ -1,0 +1,367 @@
+package statemachine
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// UID is a message's unique identifier within one UIDVALIDITY (RFC 9051 §2.3.1.1).
+type UID uint32
+
+// SeqNum is a message sequence number as one session sees it.
+type SeqNum uint32
+
+// Flags is a message's flags: the system flags in the low bits and keywords
+// as bits KeywordBase+i for the i-th name of Snapshot.Keywords.
+type Flags uint64
+
+// System flags (RFC 9051 §2.3.2). \Recent is not stored: Myriad reports no
+// message as recent (allowed by RFC 3501 §2.3.2 for a server that does not
+// track it; IMAP4rev2 removed it).
+const (
+	FlagSeen Flags = 1 << iota
+	FlagAnswered
+	FlagFlagged
+	FlagDeleted
+	FlagDraft
+
+	// KeywordBase is the bit of the first keyword.
+	KeywordBase = 8
+	// MaxKeywords is how many distinct keywords a mailbox can hold.
+	MaxKeywords = 64 - KeywordBase
+
+	systemFlagMask Flags = KeywordBase<<1 - 1 // bits below KeywordBase
+)
+
+// systemFlagNames lists the system flags in the order FLAGS responses use.
+var systemFlagNames = [...]struct {
+	flag Flags
+	name string
+}{
+	{FlagAnswered, `\Answered`},
+	{FlagFlagged, `\Flagged`},
+	{FlagDeleted, `\Deleted`},
+	{FlagSeen, `\Seen`},
+	{FlagDraft, `\Draft`},
+}
+
+// SystemFlag returns the flag bit for a system flag name (any case, with its
+// backslash), or 0 if name is not one.
+func SystemFlag(name []byte) Flags {
+	for _, f := range systemFlagNames {
+		if asciiEqualFold(name, f.name) {
+			return f.flag
+		}
+	}
+	return 0
+}
+
+// Message is what a snapshot knows about one message.
+type Message struct {
+	UID    UID
+	Flags  Flags
+	ModSeq uint64
+	Size   uint32
+	Date   int64 // internal date, seconds since the epoch
+}
+
+// Snapshot is an immutable state of one mailbox. Sessions whose clients know
+// the same state share one Snapshot. When the mailbox changes, the backend
+// publishes a new Snapshot and links it from the old one together with the
+// Delta between them, so a session holding an old snapshot can walk forward to
+// the current one and learn exactly what changed (DESIGN.md, "Views and
+// sequence numbers").
+type Snapshot struct {
+	UIDValidity   uint32
+	UIDNext       UID
+	HighestModSeq uint64
+	// Keywords names the keyword bits; shared between snapshots while it
+	// does not change. Append only: a keyword keeps its bit.
+	Keywords []string
+
+	msgs []Message // ascending by UID; never modified after publication
+
+	next  atomic.Pointer[Snapshot] // the snapshot that replaced this one
+	delta Delta                    // what changed from this snapshot to next
+}
+
+// Delta is what changed between a snapshot and its successor.
+type Delta struct {
+	Expunged []UID // ascending
+	Changed  []UID // ascending: flags or modseq changed, still present
+	// Messages appended are those of the successor with UID >= this
+	// snapshot's UIDNext.
+}
+
+// NewSnapshot makes a snapshot of msgs, which must be ascending by UID and
+// which the snapshot takes ownership of.
+func NewSnapshot(uidValidity uint32, uidNext UID, highestModSeq uint64, keywords []string, msgs []Message) *Snapshot {
+	return &Snapshot{UIDValidity: uidValidity, UIDNext: uidNext, HighestModSeq: highestModSeq, Keywords: keywords, msgs: msgs}
+}
+
+// Len is the number of messages.
+func (s *Snapshot) Len() int { return len(s.msgs) }
+
+// At returns the i-th message (0-based).
+func (s *Snapshot) At(i int) *Message { return &s.msgs[i] }
+
+// Messages returns the messages; the caller must not modify them.
+func (s *Snapshot) Messages() []Message { return s.msgs }
+
+// Index returns the position of uid, or -1.
+func (s *Snapshot) Index(uid UID) int {
+	i := sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID >= uid })
+	if i < len(s.msgs) && s.msgs[i].UID == uid {
+		return i
+	}
+	return -1
+}
+
+// Next returns the snapshot that replaced s and the delta to it, or nil.
+func (s *Snapshot) Next() (*Snapshot, *Delta) {
+	n := s.next.Load()
+	if n == nil {
+		return nil, nil
+	}
+	return n, &s.delta
+}
+
+// KeywordBit returns the bit of keyword name (case-insensitive, RFC 9051
+// §2.3.2 treats flag names case-insensitively), or 0 if the mailbox has no
+// such keyword yet.
+func (s *Snapshot) KeywordBit(name []byte) Flags {
+	for i, k := range s.Keywords {
+		if len(k) == len(name) && equalFoldASCII(k, name) {
+			return 1 << (KeywordBase + i)
+		}
+	}
+	return 0
+}
+
+func equalFoldASCII(a string, b []byte) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// Builder helpers for backends. Each returns a new snapshot and the delta from
+// s; s is not modified. The backend passes both to Mailbox.Publish.
+
+// WithAppended returns s plus msgs (ascending, UIDs >= s.UIDNext).
+func (s *Snapshot) WithAppended(msgs []Message, keywords []string) (*Snapshot, Delta) {
+	all := make([]Message, 0, len(s.msgs)+len(msgs))
+	all = append(all, s.msgs...)
+	all = append(all, msgs...)
+	n := &Snapshot{UIDValidity: s.UIDValidity, UIDNext: s.UIDNext, HighestModSeq: s.HighestModSeq, Keywords: keywords, msgs: all}
+	for _, m := range msgs {
+		if m.UID >= n.UIDNext {
+			n.UIDNext = m.UID + 1
+		}
+		if m.ModSeq > n.HighestModSeq {
+			n.HighestModSeq = m.ModSeq
+		}
+	}
+	return n, Delta{}
+}
+
+// WithChanged returns s with the messages of changed (ascending by UID,
+// present in s) replaced by the given values.
+func (s *Snapshot) WithChanged(changed []Message, keywords []string) (*Snapshot, Delta) {
+	all := make([]Message, len(s.msgs))
+	copy(all, s.msgs)
+	n := &Snapshot{UIDValidity: s.UIDValidity, UIDNext: s.UIDNext, HighestModSeq: s.HighestModSeq, Keywords: keywords, msgs: all}
+	d := Delta{Changed: make([]UID, 0, len(changed))}
+	j := 0
+	for _, c := range changed {
+		for j < len(all) && all[j].UID < c.UID {
+			j++
+		}
+		if j < len(all) && all[j].UID == c.UID {
+			all[j] = c
+			d.Changed = append(d.Changed, c.UID)
+			if c.ModSeq > n.HighestModSeq {
+				n.HighestModSeq = c.ModSeq
+			}
+		}
+	}
+	return n, d
+}
+
+// WithExpunged returns s without the messages whose UIDs are in uids
+// (ascending); modseq is the modseq of the expunge (RFC 7162 §3.2.10 counts an
+// expunge as a change of the mailbox).
+func (s *Snapshot) WithExpunged(uids []UID, modseq uint64) (*Snapshot, Delta) {
+	all := make([]Message, 0, len(s.msgs))
+	d := Delta{Expunged: make([]UID, 0, len(uids))}
+	j := 0
+	for _, m := range s.msgs {
+		for j < len(uids) && uids[j] < m.UID {
+			j++
+		}
+		if j < len(uids) && uids[j] == m.UID {
+			d.Expunged = append(d.Expunged, m.UID)
+			continue
+		}
+		all = append(all, m)
+	}
+	n := &Snapshot{UIDValidity: s.UIDValidity, UIDNext: s.UIDNext, HighestModSeq: s.HighestModSeq, Keywords: s.Keywords, msgs: all}
+	if modseq > n.HighestModSeq {
+		n.HighestModSeq = modseq
+	}
+	return n, d
+}
+
+// Waker is told that a watched mailbox changed. Wake must not block and must
+// not call back into the Mailbox: the I/O layer queues the session and steps
+// it later (in batches).
+type Waker interface {
+	Wake()
+}
+
+type watcher struct {
+	w    Waker
+	slot *int32 // where the watcher keeps its index, updated on swap-remove
+}
+
+// Mailbox is the shared live state of one open mailbox: the current snapshot
+// and the sessions watching it. The backend owns one per open mailbox and
+// gives the same *Mailbox to every session that selects it.
+type Mailbox struct {
+	// Name is the mailbox name at open time (informational).
+	Name string
+	// Store is the backend's write side of this mailbox.
+	Store MailboxStore
+
+	cur atomic.Pointer[Snapshot]
+
+	// ExpungeLog remembers expunged UIDs with the modseq of their expunge
+	// for QRESYNC VANISHED (EARLIER); guarded by mu.
+	expunged expungeLog
+
+	mu       sync.Mutex
+	watchers []watcher
+}
+
+// NewMailbox makes the live state of a mailbox whose current state is snap.
+func NewMailbox(name string, store MailboxStore, snap *Snapshot) *Mailbox {
+	m := &Mailbox{Name: name, Store: store}
+	m.cur.Store(snap)
+	return m
+}
+
+// Current returns the current snapshot.
+func (m *Mailbox) Current() *Snapshot { return m.cur.Load() }
+
+// Publish makes next the current snapshot, records d as the change from the
+// previous one and wakes every watcher. Backends call it with their own write
+// lock held, so publications are totally ordered.
+func (m *Mailbox) Publish(next *Snapshot, d Delta) {
+	prev := m.cur.Load()
+	prev.delta = d
+	prev.next.Store(next)
+	m.cur.Store(next)
+	m.mu.Lock()
+	if len(d.Expunged) > 0 {
+		m.expunged.add(d.Expunged, next.HighestModSeq)
+	}
+	for _, w := range m.watchers {
+		w.w.Wake()
+	}
+	m.mu.Unlock()
+}
+
+// Watch registers w to be woken on every change. slot receives the watcher's
+// index and must stay valid until Unwatch.
+func (m *Mailbox) Watch(w Waker, slot *int32) {
+	m.mu.Lock()
+	*slot = int32(len(m.watchers))
+	m.watchers = append(m.watchers, watcher{w: w, slot: slot})
+	m.mu.Unlock()
+}
+
+// Unwatch removes the watcher registered with slot.
+func (m *Mailbox) Unwatch(slot *int32) {
+	m.mu.Lock()
+	i := int(*slot)
+	if i >= 0 && i < len(m.watchers) && m.watchers[i].slot == slot {
+		last := len(m.watchers) - 1
+		m.watchers[i] = m.watchers[last]
+		*m.watchers[i].slot = int32(i)
+		m.watchers[last] = watcher{}
+		m.watchers = m.watchers[:last]
+		if cap(m.watchers) > 64 && len(m.watchers) < cap(m.watchers)/4 {
+			m.watchers = append([]watcher(nil), m.watchers...)
+		}
+	}
+	*slot = -1
+	m.mu.Unlock()
+}
+
+// Watchers returns how many sessions watch the mailbox.
+func (m *Mailbox) Watchers() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.watchers)
+}
+
+// ExpungedSince returns the UIDs expunged with a modseq greater than modseq,
+// ascending, and whether the log still reaches back that far.
+func (m *Mailbox) ExpungedSince(modseq uint64) ([]UID, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.expunged.since(modseq)
+}
+
+// expungeLog keeps (modseq, uid) pairs of expunges as runs of consecutive
+// UIDs that share a modseq, so a mass expunge costs one entry.
+type expungeLog struct {
+	runs  []expungeRun
+	floor uint64 // expunges at or below this modseq were forgotten
+}
+
+type expungeRun struct {
+	modseq uint64
+	first  UID
+	last   UID
+}
+
+const expungeLogMaxRuns = 1 << 16
+
+func (l *expungeLog) add(uids []UID, modseq uint64) {
+	for _, u := range uids {
+		if n := len(l.runs); n > 0 && l.runs[n-1].modseq == modseq && l.runs[n-1].last+1 == u {
+			l.runs[n-1].last = u
+			continue
+		}
+		l.runs = append(l.runs, expungeRun{modseq: modseq, first: u, last: u})
+	}
+	if len(l.runs) > expungeLogMaxRuns {
+		drop := len(l.runs) / 2
+		l.floor = l.runs[drop-1].modseq
+		l.runs = append(l.runs[:0:0], l.runs[drop:]...)
+	}
+}
+
+func (l *expungeLog) since(modseq uint64) ([]UID, bool) {
+	var out []UID
+	for _, r := range l.runs {
+		if r.modseq > modseq {
+			for u := r.first; u <= r.last; u++ {
+				out = append(out, u)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, modseq >= l.floor
+}
