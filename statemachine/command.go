@@ -334,6 +334,11 @@ type Command struct {
 	HasDate bool
 	Date    int64  // internal date, seconds since the Unix epoch (UTC)
 	Message []byte // the literal
+	Binary  bool   // the message came as a literal8 ~{n} (RFC 3516 §4.4): it may hold NUL
+
+	// CREATE (USE (...)): the special-use attributes asked for (RFC 6154 §3);
+	// only bits of AttrSpecialUse.
+	SpecialUse MailboxAttr
 
 	// ENABLE: capability names. ID: alternating field/value (value nil for NIL).
 	Args [][]byte
