@@ -43,6 +43,18 @@ var oracleExceptions = map[string]string{
 	// "except in the case of a message which has no body and no blank
 	// line". Dovecot appends CRLF to HEADER.FIELDS anyway.
 	"052/F6": "no blank line in the message, so none appended to HEADER.FIELDS (RFC 3501 §6.4.5)",
+	// RFC 5322 §3.2.2: unfolding removes the CRLF and keeps the WSP; the
+	// fold here is CRLF TAB, and Dovecot turns the TAB into a space.
+	"050/F1": "unfolding keeps the folding TAB (RFC 5322 §3.2.2); Dovecot sends a space",
+	// Dovecot's partial fetch miscounts after a bare CR: its BODY[TEXT]<10.20>
+	// is not bytes 10..29 of its own BODY[TEXT].
+	"055/F7": "partial is an exact substring of BODY[TEXT] (RFC 3501 §6.4.5); Dovecot is off by one after a bare CR",
+	// Header-only message/rfc822 part followed directly by the delimiter: the
+	// CRLF of its blank line belongs to the delimiter (RFC 2046 §5.1.1), so
+	// part 3 is 167 bytes / 5 lines. Dovecot says 169 / 6 in BODYSTRUCTURE
+	// yet returns 167 bytes for BODY[3.1.MIME].
+	"081/F2": "CRLF before the delimiter belongs to it (RFC 2046 §5.1.1): size 167 lines 5; Dovecot 169/6",
+	"081/F3": "CRLF before the delimiter belongs to it (RFC 2046 §5.1.1): size 167 lines 5; Dovecot 169/6",
 }
 
 type exchange struct {

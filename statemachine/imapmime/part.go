@@ -167,6 +167,13 @@ func (ps *parser) header(pos int) (body int, st stop, stopped bool) {
 		}
 		e := ps.lineEnd(s)
 		if line := raw[s:e]; isBlankLine(line) {
+			// A delimiter right after the blank line: the blank line's
+			// [CR]LF is the one that belongs to the delimiter (RFC 2046
+			// §5.1.1), so the header ends without it and the body is empty.
+			// (Unless it is this part's own first delimiter.)
+			if l, c := ps.boundaryAt(e); l >= 0 && !ps.ownBoundaryAt(raw[pos:e], e) {
+				return s, stop{at: e, contentEnd: s, level: l, close: c}, true
+			}
 			return e, stop{}, false
 		}
 		s = e
@@ -296,4 +303,16 @@ func find(root *Part, path []uint32) *Part {
 		}
 	}
 	return p
+}
+
+// ownBoundaryAt reports whether the line at s is a delimiter of the
+// multipart whose header is hdr (its own boundary is the innermost one, so
+// it takes precedence over the enclosing ones).
+func (ps *parser) ownBoundaryAt(hdr []byte, s int) bool {
+	ct := contentTypeOf(hdr, false)
+	if !ct.multipart || len(ct.boundary) == 0 {
+		return false
+	}
+	r := ps.raw[s:]
+	return len(r) >= 2 && r[0] == '-' && r[1] == '-' && bytes.HasPrefix(r[2:], ct.boundary)
 }

@@ -188,7 +188,7 @@ func foldRune(r rune) rune {
 // are. Written here because mime.WordDecoder fails the whole value on one
 // unknown charset.
 func decodeHeaderValue(v []byte) []byte {
-	v = unfold(v)
+	v = unfoldSearch(v)
 	if !bytes.Contains(v, []byte("=?")) {
 		return v
 	}
@@ -301,4 +301,21 @@ func knownCharset(cs []byte) bool {
 	}
 	_, err := charset.Reader(strings.ToLower(string(cs)), bytes.NewReader(nil))
 	return err == nil
+}
+
+// unfoldSearch unfolds a header value for searching: CR and LF are removed
+// and TABs become spaces, so folding white space compares as one space
+// (a phrase "across a fold" matches whether the fold used SP or TAB).
+func unfoldSearch(v []byte) []byte {
+	out := make([]byte, 0, len(v))
+	for _, c := range v {
+		switch c {
+		case '\r', '\n':
+		case '\t':
+			out = append(out, ' ')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }
