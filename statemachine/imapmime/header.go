@@ -260,16 +260,22 @@ func (l *lexer) paramValue() ([]byte, bool) {
 type param struct{ name, value []byte }
 
 // parseParams parses "; name=value" pairs from l. Parameters without a
-// value are dropped, duplicates kept. RFC 2231 continuations (name*0,
-// name*1*, ...) are joined in section order and appended after the plain
-// parameters, named "name*" when any section is extended; extended values
-// are not percent-decoded (as Dovecot; see docs/MIME.md).
+// value are dropped, duplicates kept, names keep their case. RFC 2231
+// parameters (name*, name*0, name*1*, ...) are collected, joined in section
+// order (out-of-order sections are sorted), percent-decoded and converted
+// from their charset to UTF-8, and returned as one parameter "name" after
+// the plain ones (RFC 9051 §7.5.2: servers SHOULD decode continuations and
+// charsets). When the charset is unknown the joined raw value is returned
+// as "name*" (as Dovecot does for all of them).
 func parseParams(l *lexer) []param {
 	var plain []param
+	type section struct {
+		val []byte
+		ext bool
+	}
 	type cont struct {
 		base     []byte
-		ext      bool
-		sections map[int][]byte
+		sections map[int]section
 	}
 	var conts []*cont
 	for {
@@ -301,7 +307,6 @@ func parseParams(l *lexer) []param {
 		if !ok {
 			continue
 		}
-		// RFC 2231 continuation?
 		if star := bytes.IndexByte(name, '*'); star > 0 {
 			rest := name[star+1:]
 			ext := false
@@ -309,7 +314,11 @@ func parseParams(l *lexer) []param {
 				ext = true
 				rest = rest[:len(rest)-1]
 			}
-			if n, isNum := atoiSmall(rest); isNum {
+			n, isNum := atoiSmall(rest)
+			if len(rest) == 0 && ext {
+				n, isNum = 0, true // name*=charset'lang'value
+			}
+			if isNum {
 				base := name[:star]
 				var c *cont
 				for _, x := range conts {
@@ -319,14 +328,11 @@ func parseParams(l *lexer) []param {
 					}
 				}
 				if c == nil {
-					c = &cont{base: base, sections: map[int][]byte{}}
+					c = &cont{base: base, sections: map[int]section{}}
 					conts = append(conts, c)
 				}
-				if ext {
-					c.ext = true
-				}
 				if _, dup := c.sections[n]; !dup {
-					c.sections[n] = val
+					c.sections[n] = section{val, ext}
 				}
 				continue
 			}
@@ -334,24 +340,56 @@ func parseParams(l *lexer) []param {
 		plain = append(plain, param{name, val})
 	}
 	for _, c := range conts {
-		var v []byte
+		var joined, decoded, cs []byte
+		anyExt := false
 		for n := 0; ; n++ {
 			s, ok := c.sections[n]
 			if !ok {
 				break
 			}
-			v = append(v, s...)
+			joined = append(joined, s.val...)
+			v := s.val
+			if s.ext {
+				anyExt = true
+				if n == 0 {
+					// charset'language'value
+					if q := bytes.IndexByte(v, '\''); q >= 0 {
+						cs = v[:q]
+						v = v[q+1:]
+						if q2 := bytes.IndexByte(v, '\''); q2 >= 0 {
+							v = v[q2+1:]
+						}
+					}
+				}
+				decoded = percentDecode(decoded, v)
+			} else {
+				decoded = append(decoded, v...)
+			}
 		}
-		if v == nil {
-			v = []byte{}
+		if !anyExt {
+			plain = append(plain, param{c.base, nonNil(joined)})
+			continue
 		}
-		name := c.base
-		if c.ext {
-			name = append(append([]byte{}, c.base...), '*')
+		if len(cs) > 0 && !knownCharset(cs) {
+			name := append(append([]byte{}, c.base...), '*')
+			plain = append(plain, param{name, nonNil(joined)})
+			continue
 		}
-		plain = append(plain, param{name, v})
+		plain = append(plain, param{c.base, nonNil(toUTF8(cs, decoded))})
 	}
 	return plain
+}
+
+func percentDecode(dst, v []byte) []byte {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) && hexval(v[i+1]) >= 0 && hexval(v[i+2]) >= 0 {
+			dst = append(dst, byte(hexval(v[i+1])<<4|hexval(v[i+2])))
+			i += 2
+			continue
+		}
+		dst = append(dst, v[i])
+	}
+	return dst
 }
 
 func atoiSmall(b []byte) (int, bool) {

@@ -43,6 +43,14 @@ var oracleExceptions = map[string]string{
 	// "except in the case of a message which has no body and no blank
 	// line". Dovecot appends CRLF to HEADER.FIELDS anyway.
 	"052/F6": "no blank line in the message, so none appended to HEADER.FIELDS (RFC 3501 §6.4.5)",
+	// RFC 9051 §7.5.2: "Servers SHOULD decode parameter value continuations
+	// and parameter value character sets as described in [RFC2231]" and
+	// return them as "name" (UTF-8). Dovecot joins the sections but returns
+	// "name*" with the raw percent-encoded value.
+	"060/F2": "RFC 2231 name*/filename* decoded to UTF-8 (RFC 9051 §7.5.2)",
+	"060/F3": "RFC 2231 name* decoded to UTF-8 (RFC 9051 §7.5.2)",
+	"061/F2": "RFC 2231 title*/filename* decoded (RFC 9051 §7.5.2)",
+	"061/F3": "RFC 2231 title* decoded (RFC 9051 §7.5.2)",
 	// RFC 5322 §3.2.2: unfolding removes the CRLF and keeps the WSP; the
 	// fold here is CRLF TAB, and Dovecot turns the TAB into a space.
 	"050/F1": "unfolding keeps the folding TAB (RFC 5322 §3.2.2); Dovecot sends a space",
