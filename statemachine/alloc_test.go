@@ -1,0 +1,159 @@
+package statemachine_test
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+
+	sm "github.com/myriad-mail/myriad/statemachine"
+	"github.com/myriad-mail/myriad/statemachine/memstore"
+)
+
+// selectedSession returns a session logged in as alice with INBOX selected,
+// holding n messages.
+func selectedSession(t testing.TB, be *memstore.Backend, n int) *sm.Session {
+	cfg := sm.NewConfig()
+	cfg.AllowPlaintextAuth = true
+	cfg.Init()
+	s := sm.NewSession(cfg, be, nil, false)
+	s.Start(0, nil)
+	out, _ := s.Receive(0, []byte("a LOGIN alice secret\r\n"), nil)
+	for i := 0; i < n; i++ {
+		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)
+		out, _ = s.Receive(0, []byte(fmt.Sprintf("b APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg)), out[:0])
+	}
+	out, _ = s.Receive(0, []byte("c SELECT INBOX\r\n"), out[:0])
+	if s.State() != sm.StateSelected {
+		t.Fatalf("select failed: %s", out)
+	}
+	return s
+}
+
+// TestSteadyStateAllocs: the commands a resting client repeats all day
+// allocate nothing per command once the session is warm (DESIGN.md,
+// "allocation-light").
+func TestSteadyStateAllocs(t *testing.T) {
+	be := memstore.New()
+	be.AddUser("alice", "secret")
+	s := selectedSession(t, be, 3)
+	out := make([]byte, 0, 4096)
+	cases := []struct {
+		name string
+		in   [][]byte
+	}{
+		{"NOOP", [][]byte{[]byte("n NOOP\r\n")}},
+		{"IDLE...DONE", [][]byte{[]byte("i IDLE\r\n"), []byte("DONE\r\n")}},
+		{"FETCH n (FLAGS)", [][]byte{[]byte("f FETCH 2 (FLAGS)\r\n")}},
+		{"UID FETCH n (FLAGS)", [][]byte{[]byte("u UID FETCH 2 (FLAGS)\r\n")}},
+		{`STORE n +FLAGS.SILENT (\Seen)`, [][]byte{[]byte("s STORE 2 +FLAGS.SILENT (\\Seen)\r\n")}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			step := func() {
+				for _, in := range c.in {
+					out, _ = s.Receive(0, in, out[:0])
+				}
+			}
+			step() // warm up: the first STORE really sets \Seen
+			if got := string(out); len(got) == 0 || got[len(got)-2:] != "\r\n" {
+				t.Fatalf("unexpected output %q", got)
+			}
+			allocs := testing.AllocsPerRun(200, step)
+			if allocs != 0 {
+				t.Errorf("%s: %.1f allocations per command, want 0 (last output %q)", c.name, allocs, out)
+			}
+		})
+	}
+}
+
+type countingWaker struct{ n int }
+
+func (w *countingWaker) Wake() { w.n++ }
+
+// TestHoldSessions holds many sessions in one process, each logged in with
+// INBOX selected and in IDLE, and reports heap bytes per session. make
+// bench-sessions N=1000000 runs it at scale (MYRIAD_SESSIONS); by default it
+// holds 20,000 so that `make test` stays fast.
+func TestHoldSessions(t *testing.T) {
+	n := 20000
+	if v := os.Getenv("MYRIAD_SESSIONS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := n / 10
+	if users > 1000000 {
+		users = 1000000
+	}
+	if users < 1 {
+		users = 1
+	}
+	be := memstore.New()
+	names := make([]string, users)
+	for i := range names {
+		names[i] = "u" + strconv.Itoa(i)
+		be.AddUser(names[i], "pw")
+	}
+	cfg := sm.NewConfig()
+	cfg.AllowPlaintextAuth = true
+	cfg.Init()
+	login := make([][]byte, users)
+	for i := range login {
+		login[i] = []byte("a LOGIN " + names[i] + " pw\r\n")
+	}
+	sel := []byte("b SELECT INBOX\r\n")
+	idle := []byte("c IDLE\r\n")
+	out := make([]byte, 0, 4096)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sessions := make([]*sm.Session, n)
+	wakers := make([]countingWaker, n)
+	for i := range sessions {
+		s := sm.NewSession(cfg, be, &wakers[i], false)
+		out = s.Start(0, out[:0])
+		out, _ = s.Receive(0, login[i%users], out[:0])
+		out, _ = s.Receive(0, sel, out[:0])
+		out, _ = s.Receive(0, idle, out[:0])
+		if !s.Idling() {
+			t.Fatalf("session %d not idling: %q", i, out)
+		}
+		sessions[i] = s
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perSession := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+
+	// Wake every session watching one mailbox: deliver a message to u0's
+	// INBOX and step the woken sessions as the I/O layer would.
+	acct, err := be.Login(names[0], "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acct.Append("INBOX", nil, 0, []byte("Subject: x\r\n\r\ny\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	woken := 0
+	for i := 0; i < n; i += users {
+		if wakers[i].n > 0 {
+			out, _ = sessions[i].Wake(0, out[:0])
+			if string(out) != "* 1 EXISTS\r\n" {
+				t.Fatalf("session %d: woken output %q", i, out)
+			}
+			woken++
+		}
+	}
+	if want := (n + users - 1) / users; woken != want {
+		t.Fatalf("woke %d sessions, want %d", woken, want)
+	}
+	fmt.Printf("sessions: %d heap_bytes_per_session: %.0f\n", n, perSession)
+	if perSession > 1024 {
+		t.Errorf("heap per idle session %.0f B, budget 1024 B", perSession)
+	}
+	runtime.KeepAlive(sessions)
+	runtime.KeepAlive(wakers)
+}

@@ -1,0 +1,253 @@
+package statemachine
+
+import (
+	"time"
+
+	"github.com/myriad-mail/myriad/statemachine/imapmime"
+)
+
+// fetchNeeds tells what a FETCH must load for each message.
+type fetchNeeds struct {
+	raw      bool // the message bytes
+	mime     bool // the parsed MIME tree
+	setsSeen bool // an item without .PEEK sets \Seen (RFC 9051 §6.4.5)
+	flags    bool // FLAGS was asked for
+	uid      bool // UID was asked for (or implied by UID FETCH)
+}
+
+func fetchNeedsOf(cmd *Command) fetchNeeds {
+	n := fetchNeeds{uid: cmd.UID}
+	for i := range cmd.Items {
+		it := &cmd.Items[i]
+		switch it.Kind {
+		case FetchFlags:
+			n.flags = true
+		case FetchUID:
+			n.uid = true
+		case FetchEnvelope, FetchBody, FetchBodyStructure:
+			n.raw, n.mime = true, true
+		case FetchBodySection, FetchBinary:
+			n.raw, n.mime = true, true
+			if !it.Peek {
+				n.setsSeen = true
+			}
+		case FetchBinarySize:
+			n.raw, n.mime = true, true
+		case FetchRFC822, FetchRFC822Text:
+			n.raw, n.mime = true, true
+			n.setsSeen = true
+		case FetchRFC822Header:
+			n.raw, n.mime = true, true
+		}
+	}
+	return n
+}
+
+func (s *Session) fetch(cmd *Command) {
+	v := s.view
+	if cmd.UID {
+		// Announce new messages first so that every sequence number in the
+		// answers is one the client knows.
+		s.sync(false)
+	}
+	need := fetchNeedsOf(cmd)
+	var seenSet []UID
+	if need.setsSeen && !v.readOnly {
+		v.rebase()
+		err := s.forEach(&cmd.Set, cmd.UID, func(t target) bool {
+			if t.msg != nil && t.msg.Flags&FlagSeen == 0 {
+				seenSet = append(seenSet, t.uid)
+			}
+			return true
+		})
+		if err == nil && len(seenSet) > 0 {
+			if _, err := v.mbox.Store.Store(seenSet, FlagsAdd, []string{`\Seen`}, 0); err != nil {
+				s.storeError(cmd.Tag, err)
+				return
+			}
+			v.rebase()
+		}
+	}
+	expunged := false
+	var failed error
+	err := s.forEach(&cmd.Set, cmd.UID, func(t target) bool {
+		if t.msg == nil {
+			expunged = true
+			return true
+		}
+		addFlags := !need.flags && containsUID(seenSet, t.uid)
+		if addFlags || need.flags {
+			v.pendFlags = removeUID(v.pendFlags, t.uid)
+		}
+		if e := s.fetchOne(cmd, t, need, addFlags); e != nil {
+			if e == ErrNoSuchMessage {
+				expunged = true
+				return true
+			}
+			failed = e
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		s.badSet(cmd)
+		return
+	}
+	if failed != nil {
+		s.storeError(cmd.Tag, failed)
+		return
+	}
+	s.sync(cmd.UID)
+	if expunged {
+		s.tagged(cmd.Tag, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist")
+		return
+	}
+	s.okCompleted(cmd)
+}
+
+const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
+
+func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags bool) error {
+	m := t.msg
+	var raw []byte
+	var part *imapmime.Part
+	if need.raw {
+		var err error
+		raw, err = s.view.mbox.Store.Message(t.uid)
+		if err != nil {
+			return err
+		}
+		if need.mime {
+			part = imapmime.Parse(raw)
+		}
+	}
+	s.out = append(s.out, "* "...)
+	s.out = AppendNumber(s.out, uint64(t.seq))
+	s.out = append(s.out, " FETCH ("...)
+	sp := false
+	sep := func() {
+		if sp {
+			s.out = append(s.out, ' ')
+		}
+		sp = true
+	}
+	if need.uid {
+		sep()
+		s.out = append(s.out, "UID "...)
+		s.out = AppendNumber(s.out, uint64(t.uid))
+	}
+	if addFlags {
+		sep()
+		s.appendFlags(m.Flags)
+	}
+	for i := range cmd.Items {
+		it := &cmd.Items[i]
+		switch it.Kind {
+		case FetchUID:
+			continue
+		case FetchFlags:
+			sep()
+			s.appendFlags(m.Flags)
+		case FetchInternalDate:
+			sep()
+			s.out = append(s.out, `INTERNALDATE "`...)
+			s.out = time.Unix(m.Date, 0).UTC().AppendFormat(s.out, internalDateLayout)
+			s.out = append(s.out, '"')
+		case FetchRFC822Size:
+			sep()
+			s.out = append(s.out, "RFC822.SIZE "...)
+			s.out = AppendNumber(s.out, uint64(m.Size))
+		case FetchModSeq:
+			sep()
+			s.out = append(s.out, "MODSEQ ("...)
+			s.out = AppendNumber(s.out, m.ModSeq)
+			s.out = append(s.out, ')')
+		case FetchEnvelope:
+			sep()
+			s.out = append(s.out, "ENVELOPE "...)
+			s.out = imapmime.AppendEnvelope(s.out, raw, part)
+		case FetchBody:
+			sep()
+			s.out = append(s.out, "BODY "...)
+			s.out = imapmime.AppendBodyStructure(s.out, raw, part, false)
+		case FetchBodyStructure:
+			sep()
+			s.out = append(s.out, "BODYSTRUCTURE "...)
+			s.out = imapmime.AppendBodyStructure(s.out, raw, part, true)
+		case FetchRFC822:
+			sep()
+			s.out = append(s.out, "RFC822 "...)
+			s.out = AppendLiteral(s.out, raw)
+		case FetchRFC822Header:
+			sep()
+			b, _ := imapmime.Section(raw, part, nil, imapmime.Spec(SpecHeader), nil)
+			s.out = append(s.out, "RFC822.HEADER "...)
+			s.out = AppendLiteral(s.out, b)
+		case FetchRFC822Text:
+			sep()
+			b, _ := imapmime.Section(raw, part, nil, imapmime.Spec(SpecText), nil)
+			s.out = append(s.out, "RFC822.TEXT "...)
+			s.out = AppendLiteral(s.out, b)
+		case FetchBodySection:
+			sep()
+			b, ok := imapmime.Section(raw, part, it.Section.Part, imapmime.Spec(it.Section.Spec), it.Section.Fields)
+			s.out = append(s.out, "BODY["...)
+			s.out = imapmime.AppendSectionName(s.out, it.Section.Part, imapmime.Spec(it.Section.Spec), it.Section.Fields)
+			s.out = append(s.out, ']')
+			s.appendPartial(it, b, ok, false)
+		case FetchBinary:
+			sep()
+			b, decoded, err := imapmime.Binary(raw, part, it.Section.Part)
+			s.out = append(s.out, "BINARY["...)
+			s.out = imapmime.AppendSectionName(s.out, it.Section.Part, imapmime.SpecNone, nil)
+			s.out = append(s.out, ']')
+			if err != nil {
+				s.out = append(s.out, " NIL"...)
+				continue
+			}
+			s.appendPartial(it, b, true, decoded)
+		case FetchBinarySize:
+			sep()
+			b, _, err := imapmime.Binary(raw, part, it.Section.Part)
+			s.out = append(s.out, "BINARY.SIZE["...)
+			s.out = imapmime.AppendSectionName(s.out, it.Section.Part, imapmime.SpecNone, nil)
+			s.out = append(s.out, "] "...)
+			if err != nil {
+				s.out = append(s.out, "NIL"...)
+				continue
+			}
+			s.out = AppendNumber(s.out, uint64(len(b)))
+		}
+	}
+	s.out = append(s.out, ")\r\n"...)
+	return nil
+}
+
+// appendPartial writes " <origin> data" for a section: the whole section or
+// the <offset.count> slice of it (RFC 9051 §6.4.5: an offset past the end
+// gives an empty string).
+func (s *Session) appendPartial(it *FetchAtt, b []byte, ok, literal8 bool) {
+	if it.Partial {
+		s.out = append(s.out, '<')
+		s.out = AppendNumber(s.out, uint64(it.Offset))
+		s.out = append(s.out, '>')
+		off := int(it.Offset)
+		if off > len(b) {
+			off = len(b)
+		}
+		end := off + int(it.Count)
+		if end > len(b) || end < off {
+			end = len(b)
+		}
+		b = b[off:end]
+	}
+	s.out = append(s.out, ' ')
+	if !ok {
+		s.out = append(s.out, "NIL"...)
+		return
+	}
+	if literal8 {
+		s.out = append(s.out, '~')
+	}
+	s.out = AppendLiteral(s.out, b)
+}

@@ -1,0 +1,426 @@
+package statemachine
+
+import (
+	"errors"
+	"sort"
+)
+
+// sync tells the client what changed in the selected mailbox since it was
+// last told: EXPUNGE (only when allowExpunge: RFC 9051 §7.5.1 forbids it while
+// answering FETCH, STORE or SEARCH by sequence number), EXISTS, FLAGS for new
+// keywords, and FETCH (FLAGS) for messages whose flags changed.
+func (s *Session) sync(allowExpunge bool) {
+	v := s.view
+	v.rebase()
+	if allowExpunge && len(v.pend) > 0 {
+		// Highest first: each number is then still right when sent.
+		for i := len(v.pend) - 1; i >= 0; i-- {
+			seq := v.snap.lowerBound(v.pend[i]) + i + 1
+			s.out = append(s.out, "* "...)
+			s.out = AppendNumber(s.out, uint64(seq))
+			s.out = append(s.out, " EXPUNGE\r\n"...)
+		}
+		v.pend = v.pend[:0]
+	}
+	if v.known < v.snap.UIDNext {
+		added := v.snap.Len() - v.knownLen()
+		v.known = v.snap.UIDNext
+		if added > 0 {
+			s.out = append(s.out, "* "...)
+			s.out = AppendNumber(s.out, uint64(v.count()))
+			s.out = append(s.out, " EXISTS\r\n"...)
+		}
+	}
+	if int(v.lastKeywords) != len(v.snap.Keywords) {
+		v.lastKeywords = uint16(len(v.snap.Keywords))
+		s.flagsResponses(v.snap)
+	}
+	if v.flagsLost {
+		n := v.knownLen()
+		for i := 0; i < n; i++ {
+			m := &v.snap.msgs[i]
+			if m.ModSeq > v.flagsSeen {
+				s.fetchFlagsResponse(v.seqOf(m.UID), m)
+			}
+		}
+		v.flagsLost = false
+	} else {
+		for _, u := range v.pendFlags {
+			if i := v.snap.Index(u); i >= 0 {
+				s.fetchFlagsResponse(v.seqOf(u), &v.snap.msgs[i])
+			}
+		}
+	}
+	v.pendFlags = v.pendFlags[:0]
+	v.flagsSeen = v.snap.HighestModSeq
+}
+
+// fetchFlagsResponse appends "* seq FETCH (FLAGS (...))".
+func (s *Session) fetchFlagsResponse(seq uint32, m *Message) {
+	if seq == 0 {
+		return
+	}
+	s.out = append(s.out, "* "...)
+	s.out = AppendNumber(s.out, uint64(seq))
+	s.out = append(s.out, " FETCH ("...)
+	s.appendFlags(m.Flags)
+	s.out = append(s.out, ")\r\n"...)
+}
+
+// appendFlags appends "FLAGS (...)".
+func (s *Session) appendFlags(f Flags) {
+	s.out = append(s.out, "FLAGS ("...)
+	first := true
+	for _, sf := range systemFlagNames {
+		if f&sf.flag != 0 {
+			if !first {
+				s.out = append(s.out, ' ')
+			}
+			first = false
+			s.out = append(s.out, sf.name...)
+		}
+	}
+	kw := s.view.snap.Keywords
+	for i := 0; i < len(kw); i++ {
+		if f&(1<<(KeywordBase+i)) != 0 {
+			if !first {
+				s.out = append(s.out, ' ')
+			}
+			first = false
+			s.out = append(s.out, kw[i]...)
+		}
+	}
+	s.out = append(s.out, ')')
+}
+
+// errBadSet marks a sequence set that names numbers the client cannot know.
+var errBadSet = errors.New("statemachine: invalid message sequence number")
+
+// target is one message a command addresses.
+type target struct {
+	seq uint32
+	uid UID
+	msg *Message // nil when expunged (still numbered by the client)
+}
+
+// forEach calls fn for each message of set in ascending order. For a
+// sequence set, a number above the message count is an error (RFC 9051
+// §6.4.4 "a non-existent sequence number is invalid"); for a UID set,
+// UIDs that do not exist are skipped (RFC 9051 §6.4.9).
+func (s *Session) forEach(set *SeqSet, uid bool, fn func(t target) bool) error {
+	v := s.view
+	if set.Saved {
+		for _, u := range v.searchRes {
+			seq := v.seqOf(u)
+			if seq == 0 {
+				continue
+			}
+			if !fn(s.targetSeq(seq)) {
+				return nil
+			}
+		}
+		return nil
+	}
+	var buf [8]SeqRange
+	if !uid {
+		n := v.count()
+		rs := normRanges(buf[:0], set.Ranges, n)
+		if n == 0 || (len(rs) > 0 && (rs[len(rs)-1].Stop > n || rs[0].Start == 0)) {
+			return errBadSet
+		}
+		for _, r := range rs {
+			for q := r.Start; q <= r.Stop; q++ {
+				if !fn(s.targetSeq(q)) {
+					return nil
+				}
+			}
+		}
+		return nil
+	}
+	rs := normRanges(buf[:0], set.Ranges, uint32(v.maxUID()))
+	n := v.knownLen()
+	msgs := v.snap.msgs[:n]
+	for _, r := range rs {
+		i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= UID(r.Start) })
+		for ; i < len(msgs) && msgs[i].UID <= UID(r.Stop); i++ {
+			m := &msgs[i]
+			if !fn(target{seq: v.seqOf(m.UID), uid: m.UID, msg: m}) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Session) targetSeq(seq uint32) target {
+	u, m := s.view.at(seq)
+	return target{seq: seq, uid: u, msg: m}
+}
+
+func (s *Session) badSet(cmd *Command) {
+	s.tagged(cmd.Tag, "BAD", "Invalid message sequence number")
+}
+
+// readOnly answers NO for a write to an EXAMINEd mailbox.
+func (s *Session) readOnly(cmd *Command) bool {
+	if s.view.readOnly {
+		s.tagged(cmd.Tag, "NO", "[READ-ONLY] Mailbox is read-only")
+		return true
+	}
+	return false
+}
+
+func (s *Session) expunge(cmd *Command) {
+	if s.readOnly(cmd) {
+		return
+	}
+	v := s.view
+	v.rebase()
+	var del []UID
+	if cmd.UID {
+		err := s.forEach(&cmd.Set, true, func(t target) bool {
+			if t.msg.Flags&FlagDeleted != 0 {
+				del = append(del, t.uid)
+			}
+			return true
+		})
+		if err != nil {
+			s.badSet(cmd)
+			return
+		}
+	} else {
+		for i := range v.snap.msgs {
+			if v.snap.msgs[i].Flags&FlagDeleted != 0 {
+				del = append(del, v.snap.msgs[i].UID)
+			}
+		}
+	}
+	if len(del) > 0 {
+		if err := v.mbox.Store.Expunge(del); err != nil {
+			s.storeError(cmd.Tag, err)
+			return
+		}
+	}
+	s.done(cmd)
+}
+
+func (s *Session) store(cmd *Command) {
+	if s.readOnly(cmd) {
+		return
+	}
+	v := s.view
+	v.rebase()
+	var uidBuf [16]UID
+	uids := uidBuf[:0]
+	err := s.forEach(&cmd.Set, cmd.UID, func(t target) bool {
+		if t.msg != nil {
+			uids = append(uids, t.uid)
+		}
+		return true
+	})
+	if err != nil {
+		s.badSet(cmd)
+		return
+	}
+	if !cmd.HasUnchanged && s.storeIsNoop(uids, cmd) {
+		// Nothing would change: no write, no modseq, no wake-up. The
+		// client still gets the FLAGS it asked for.
+		if !cmd.Silent {
+			for _, u := range uids {
+				idx := v.snap.Index(u)
+				s.fetchFlagsResponse(v.seqOf(u), &v.snap.msgs[idx])
+				v.pendFlags = removeUID(v.pendFlags, u)
+			}
+		}
+		s.sync(cmd.UID)
+		s.okCompleted(cmd)
+		return
+	}
+	var modified []UID
+	if len(uids) > 0 {
+		// What the client believes each message's flags are before this
+		// STORE; ^0 when it has not heard of the last change yet.
+		before := make([]Flags, len(uids))
+		for i, u := range uids {
+			if containsUID(v.pendFlags, u) {
+				before[i] = ^Flags(0)
+				continue
+			}
+			before[i] = v.snap.msgs[v.snap.Index(u)].Flags
+		}
+		flags := make([]string, len(cmd.Flags))
+		for i, f := range cmd.Flags {
+			flags[i] = flagName(f)
+		}
+		modified, err = v.mbox.Store.Store(append([]UID(nil), uids...), cmd.Op, flags, cmd.UnchangedSince)
+		if err != nil {
+			s.storeError(cmd.Tag, err)
+			return
+		}
+		v.rebase()
+		for i, u := range uids {
+			idx := v.snap.Index(u)
+			if idx < 0 || containsUID(modified, u) {
+				continue
+			}
+			m := &v.snap.msgs[idx]
+			if !cmd.Silent {
+				s.fetchFlagsResponse(v.seqOf(u), m)
+				v.pendFlags = removeUID(v.pendFlags, u)
+			} else if before[i] != ^Flags(0) && m.Flags == applyFlagNames(v.snap, before[i], cmd.Op, cmd.Flags) {
+				// The client's own change is all that happened: .SILENT
+				// means it is not echoed (RFC 9051 §6.4.6).
+				v.pendFlags = removeUID(v.pendFlags, u)
+			}
+		}
+	}
+	s.sync(cmd.UID)
+	if len(modified) > 0 {
+		s.out = append(s.out, cmd.Tag...)
+		s.out = append(s.out, " OK [MODIFIED "...)
+		s.out = appendUIDSet(s.out, modified)
+		s.out = append(s.out, "] Conditional STORE failed\r\n"...)
+		return
+	}
+	s.okCompleted(cmd)
+}
+
+// storeIsNoop reports whether a STORE would leave every flag as it is.
+func (s *Session) storeIsNoop(uids []UID, cmd *Command) bool {
+	v := s.view
+	if cmd.Op != FlagsRemove {
+		for _, n := range cmd.Flags {
+			if SystemFlag(n) == 0 && v.snap.KeywordBit(n) == 0 {
+				return false // a keyword the mailbox does not have yet
+			}
+		}
+	}
+	for _, u := range uids {
+		m := &v.snap.msgs[v.snap.Index(u)]
+		if applyFlagNames(v.snap, m.Flags, cmd.Op, cmd.Flags) != m.Flags {
+			return false
+		}
+	}
+	return true
+}
+
+// flagName returns a flag as a string, without allocating for system flags.
+func flagName(f []byte) string {
+	for _, sf := range systemFlagNames {
+		if asciiEqualFold(f, sf.name) {
+			return sf.name
+		}
+	}
+	return string(f)
+}
+
+// applyFlagNames computes the flags a STORE would leave; keywords the
+// mailbox does not know yet are ignored (they cannot be set bits yet).
+func applyFlagNames(snap *Snapshot, cur Flags, op FlagOp, names [][]byte) Flags {
+	var f Flags
+	for _, n := range names {
+		if b := SystemFlag(n); b != 0 {
+			f |= b
+		} else {
+			f |= snap.KeywordBit(n)
+		}
+	}
+	switch op {
+	case FlagsAdd:
+		return cur | f
+	case FlagsRemove:
+		return cur &^ f
+	}
+	return f
+}
+
+// appendUIDSet appends uids (ascending) as a compact sequence set.
+func appendUIDSet(dst []byte, uids []UID) []byte {
+	for i := 0; i < len(uids); {
+		j := i
+		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
+			j++
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendNumber(dst, uint64(uids[i]))
+		if j > i {
+			dst = append(dst, ':')
+			dst = AppendNumber(dst, uint64(uids[j]))
+		}
+		i = j + 1
+	}
+	return dst
+}
+
+func (s *Session) copyMove(cmd *Command) {
+	move := cmd.Name == CmdMove
+	if move && s.readOnly(cmd) {
+		return
+	}
+	v := s.view
+	v.rebase()
+	var uids []UID
+	err := s.forEach(&cmd.Set, cmd.UID, func(t target) bool {
+		if t.msg != nil {
+			uids = append(uids, t.uid)
+		}
+		return true
+	})
+	if err != nil {
+		s.badSet(cmd)
+		return
+	}
+	dest := mailboxArg(cmd.Mailbox)
+	var res CopyResult
+	if len(uids) > 0 {
+		if move {
+			res, err = v.mbox.Store.Move(uids, dest)
+		} else {
+			res, err = v.mbox.Store.Copy(uids, dest)
+		}
+	} else if _, err = s.account.Status(dest); err == nil {
+		s.done(cmd)
+		return
+	}
+	if err != nil {
+		if errors.Is(err, ErrNoSuchMailbox) {
+			s.tagged(cmd.Tag, "NO", "[TRYCREATE] Mailbox doesn't exist")
+			return
+		}
+		s.storeError(cmd.Tag, err)
+		return
+	}
+	if move {
+		// RFC 6851 §3.3: COPYUID goes in an untagged OK before the
+		// EXPUNGEs.
+		s.out = append(s.out, "* OK "...)
+		s.out = appendCopyUID(s.out, &res)
+		s.out = append(s.out, " Moved\r\n"...)
+		s.sync(true)
+		s.okCompleted(cmd)
+		return
+	}
+	s.sync(cmd.UID)
+	s.out = append(s.out, cmd.Tag...)
+	s.out = append(s.out, " OK "...)
+	s.out = appendCopyUID(s.out, &res)
+	s.out = append(s.out, " COPY completed\r\n"...)
+}
+
+func appendCopyUID(dst []byte, r *CopyResult) []byte {
+	dst = append(dst, "[COPYUID "...)
+	dst = AppendNumber(dst, uint64(r.UIDValidity))
+	dst = append(dst, ' ')
+	dst = appendUIDList(dst, r.Source)
+	dst = append(dst, ' ')
+	dst = appendUIDList(dst, r.Dest)
+	return append(dst, ']')
+}
+
+// appendUIDList writes uids in their given order (COPYUID pairs them up by
+// position), compressing ascending runs.
+func appendUIDList(dst []byte, uids []UID) []byte {
+	return appendUIDSet(dst, uids)
+}
