@@ -292,6 +292,20 @@ func (f *Framer) scan(buf []byte, from, end int64) (int64, bool) {
 	i := from
 	for ; i < end; i++ {
 		c := buf[i]
+		// Fast path: most bytes change no state. Skip them with a table.
+		if lit == litNone && fl&flEscape == 0 {
+			mask := frameSpecialPlain
+			if fl&flQuote != 0 {
+				mask = frameSpecialQuoted
+			}
+			for frameClass[c]&mask == 0 {
+				if i++; i == end {
+					f.lit, f.fl, f.num = lit, fl, num
+					return i, false
+				}
+				c = buf[i]
+			}
+		}
 		if fl&flQuote != 0 {
 			switch {
 			case c == '\n':
@@ -352,6 +366,19 @@ func (f *Framer) scan(buf []byte, from, end int64) (int64, bool) {
 	}
 	f.lit, f.fl, f.num = lit, fl, num
 	return i, false
+}
+
+// Byte classes for the scanner's fast path.
+const (
+	frameSpecialPlain  uint8 = 1 << iota // LF, DQUOTE, "{": may change state outside quotes
+	frameSpecialQuoted                   // LF, DQUOTE, "\": may change state inside quotes
+)
+
+var frameClass = [256]uint8{
+	'\n': frameSpecialPlain | frameSpecialQuoted,
+	'"':  frameSpecialPlain | frameSpecialQuoted,
+	'{':  frameSpecialPlain,
+	'\\': frameSpecialQuoted,
 }
 
 // NextLine returns a single line, ended by CRLF or LF (IDLE's DONE, an

@@ -207,8 +207,8 @@ func (p *parser) section(s *Section, binary bool) bool {
 	// section-part = nz-number *("." nz-number)
 	dot := false // a "." after the part: section-text must follow
 	for '0' <= p.peek() && p.peek() <= '9' {
-		n, ok := p.nzNumber()
-		if !ok {
+		n, ok := p.number()
+		if !ok || n == 0 {
 			return p.fail(msgInvalidSection)
 		}
 		s.Part = append(s.Part, n)
