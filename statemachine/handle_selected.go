@@ -12,6 +12,13 @@ import (
 func (s *Session) sync(allowExpunge bool) {
 	v := s.view
 	v.rebase()
+	if PlantedBugs.ExpungeDuringFetch {
+		allowExpunge = true
+	}
+	if PlantedBugs.DropFlagUpdates {
+		v.pendFlags = v.pendFlags[:0]
+		v.flagsLost = false
+	}
 	if allowExpunge && len(v.pend) > 0 {
 		// Highest first: each number is then still right when sent.
 		for i := len(v.pend) - 1; i >= 0; i-- {
