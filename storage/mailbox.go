@@ -82,9 +82,6 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 	if err := st.fs.SyncDir(acct.dir); err != nil {
 		return nil, err
 	}
-	if err := st.fs.SyncDir(mb.dir); err != nil {
-		return nil, err
-	}
 	rep, err := recoverMailbox(st.fs, mb.dir, uidValidity, false)
 	if err != nil {
 		return nil, err
@@ -99,6 +96,12 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 	}
 	mb.log = f
 	if mb.logSize, err = f.Size(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// The entries of m/ and of a log just created must be durable before
+	// anything is acknowledged through them.
+	if err := st.fs.SyncDir(mb.dir); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -63,13 +63,14 @@ var ErrInjected = errors.New("storage: memfs injected I/O error")
 type dirOp struct {
 	name string
 	node *memNode // nil: removal
+	from string   // a rename inside the directory: also remove this name
 }
 
 type memNode struct {
 	dir bool
 	// file
-	data      []byte
-	durable   []byte
+	data       []byte
+	durable    []byte
 	appendOnly bool // data == durable + tail since the last sync
 	// directory
 	entries        map[string]*memNode
@@ -130,7 +131,7 @@ func (d *memNode) set(name string, n *memNode) {
 	} else {
 		d.entries[name] = n
 	}
-	d.pending = append(d.pending, dirOp{name, n})
+	d.pending = append(d.pending, dirOp{name: name, node: n})
 }
 
 // op counts a mutating operation and reports an injected failure.
@@ -331,6 +332,13 @@ func (m *MemFS) Rename(oldname, newname string) error {
 	if err := m.op(); err != nil {
 		return err
 	}
+	if od == nd {
+		// A rename within a directory is one atomic entry change.
+		delete(od.entries, ob)
+		od.entries[nb] = n
+		od.pending = append(od.pending, dirOp{name: nb, node: n, from: ob})
+		return nil
+	}
 	od.set(ob, nil)
 	nd.set(nb, n)
 	return nil
@@ -463,6 +471,9 @@ func (m *MemFS) crashDir(d *memNode, seen map[*memNode]bool) {
 	if m.opts.PartialDirOps && len(d.pending) > 0 {
 		keep := m.rng.IntN(len(d.pending) + 1)
 		for _, op := range d.pending[:keep] {
+			if op.from != "" {
+				delete(entries, op.from)
+			}
 			if op.node == nil {
 				delete(entries, op.name)
 			} else {

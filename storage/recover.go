@@ -9,6 +9,8 @@ import (
 	"github.com/myriad-mail/myriad/statemachine"
 )
 
+var debugRecovery func(dir, name string, recs []logRecord, base uint64)
+
 // recovery is what opening (or checking) a mailbox found and did.
 type recovery struct {
 	snap      *statemachine.Snapshot
@@ -325,6 +327,9 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 			return nil, err
 		}
 		recs, valid := scanLog(b, name, rep)
+		if debugRecovery != nil {
+			debugRecovery(dir, name, recs, base)
+		}
 		for _, r := range recs {
 			st.apply(r, base, rep)
 		}
