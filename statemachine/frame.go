@@ -239,7 +239,8 @@ func (f *Framer) Next(buf []byte, lim *Limits) Frame {
 // tooLong answers a line that reached a limit at buf[end] without a line
 // end: BAD now, and the rest of the line is skipped.
 func (f *Framer) tooLong(buf []byte, end int64, msg string) Frame {
-	tag := frameTag(buf)
+	// Only buf[:end] is certain to have arrived whatever the chunking.
+	tag := frameTag(buf[:end])
 	f.fl |= flDiscard
 	r := f.discard(buf[end:])
 	if r.Kind == FrameFatal {
