@@ -1,0 +1,80 @@
+package netio
+
+import (
+	"crypto/tls"
+	"errors"
+
+	"github.com/myriad-mail/myriad/statemachine"
+)
+
+// Session is what netio drives: one IMAP session per connection, stepped with
+// bytes and events, returning bytes to write and effects. Time is passed in as
+// Unix seconds (now); sessions never read the clock.
+//
+// Receive runs on the worker pool (it may call storage); every other method
+// runs on the connection's loop. netio never calls two methods of one session
+// at the same time, and calls them in the order the events happened.
+type Session interface {
+	// Start appends the greeting to out. For implicit TLS it is called after
+	// the handshake.
+	Start(now int64, out []byte) []byte
+	// Receive consumes all of in (the session copies any partial command it
+	// must keep: in is reused after the call) and appends its answer to out.
+	Receive(now int64, in []byte, out []byte) ([]byte, statemachine.Effect)
+	// Wake is called after the session's Waker was woken (any number of
+	// Wake calls between two steps give one call).
+	Wake(now int64, out []byte) ([]byte, statemachine.Effect)
+	// Tick is called when Timeout seconds passed without input.
+	Tick(now int64, out []byte) ([]byte, statemachine.Effect)
+	// Timeout is the inactivity limit in seconds (0: none); netio reads it
+	// again after every step.
+	Timeout() int64
+	// TLSReady reports that the handshake that EffStartTLS asked for is done.
+	TLSReady()
+	// Shutdown appends the farewell (`* BYE Server shutting down`); the
+	// connection is closed once it is written.
+	Shutdown(out []byte) []byte
+	// Close reports that the connection is gone; the session releases
+	// everything. No method is called after Close.
+	Close()
+}
+
+// Factory makes the session for a new connection. w is the connection's
+// Waker (safe from any goroutine, never blocks); tls says whether the
+// connection arrived on an implicit-TLS listener.
+type Factory func(w statemachine.Waker, tls bool) Session
+
+// Config tunes a Server. Zero values take the defaults named.
+type Config struct {
+	// Loops is the number of event loops (default runtime.NumCPU()).
+	Loops int
+	// Workers is the number of goroutines running Receive (default
+	// 4*Loops, at least 4).
+	Workers int
+	// ReadBuffer is the size of each loop's read buffer (default 64 KiB).
+	ReadBuffer int
+	// MaxOutput is the most unsent output a connection may have queued
+	// before it is closed (default 4 MiB).
+	MaxOutput int
+	// TLS is the server configuration for implicit TLS and STARTTLS; nil
+	// disables both.
+	TLS *tls.Config
+	// HandshakeTimeout bounds a TLS handshake, seconds (default 30).
+	HandshakeTimeout int64
+	// LingerTimeout bounds how long a closing connection may take to flush
+	// its last output, seconds (default 10).
+	LingerTimeout int64
+	// MaxDrain is how many queued wake-ups and step completions a loop
+	// handles per turn before polling again (default 1024).
+	MaxDrain int
+	// Clock returns Unix seconds (default time.Now().Unix()); tests replace
+	// it to drive the timer wheel.
+	Clock func() int64
+}
+
+// Errors.
+var (
+	ErrServerStarted = errors.New("netio: server already started")
+	ErrServerClosed  = errors.New("netio: server closed")
+	ErrNoTLSConfig   = errors.New("netio: TLS listener without Config.TLS")
+)
