@@ -276,11 +276,14 @@ func identityCTE(hdr []byte) bool {
 }
 
 // find returns the part that a section path names (RFC 3501 §6.4.5), or
-// nil. It follows Dovecot's walk: in a non-multipart only part 1 exists
-// (the part itself); a message/rfc822 part is entered when more numbers
-// follow.
+// nil. A multipart's numbers select its children; a message that is not
+// multipart (the top level, or one encapsulated in message/rfc822) has only
+// part 1, its body; a message/rfc822 part is entered when more numbers
+// follow. A leaf inside a multipart has no subparts (Dovecot answers
+// BODY[1.1] of such a leaf with the leaf itself; RFC 3501 gives it none).
 func find(root *Part, path []uint32) *Part {
 	p := root
+	msgRoot := true
 	for i, n := range path {
 		if n == 0 {
 			return nil
@@ -290,16 +293,16 @@ func find(root *Part, path []uint32) *Part {
 				return nil
 			}
 			p = &p.Children[n-1]
+			msgRoot = false
 		} else {
-			if n != 1 {
+			if n != 1 || !msgRoot {
 				return nil
 			}
-			if i+1 < len(path) && !p.IsMessage() {
-				return nil
-			}
+			msgRoot = false
 		}
 		if i+1 < len(path) && p.IsMessage() {
 			p = &p.Children[0]
+			msgRoot = true
 		}
 	}
 	return p

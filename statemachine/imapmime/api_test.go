@@ -1,0 +1,230 @@
+package imapmime
+
+import (
+	goparser "go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+const nested = "From: a@example.com\r\n" +
+	"Subject: outer\r\n" +
+	"Date: Mon, 3 Mar 2025 23:30:00 -0500\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"o\"\r\n" +
+	"\r\n" +
+	"preamble\r\n" +
+	"--o\r\n" +
+	"Content-Type: text/plain\r\n" +
+	"\r\n" +
+	"one\r\n" +
+	"--o\r\n" +
+	"Content-Type: message/rfc822\r\n" +
+	"\r\n" +
+	"Subject: inner\r\n" +
+	"\r\n" +
+	"inner body\r\n" +
+	"--o\r\n" +
+	"Content-Type: application/octet-stream\r\n" +
+	"Content-Transfer-Encoding: base64\r\n" +
+	"\r\n" +
+	"aGVsbG8=\r\n" +
+	"--o--\r\n" +
+	"epilogue\r\n"
+
+func TestSectionEdges(t *testing.T) {
+	raw := []byte(nested)
+	p := Parse(raw)
+	cases := []struct {
+		part []uint32
+		spec Spec
+		want string
+		ok   bool
+	}{
+		{nil, SpecNone, nested, true},
+		{nil, SpecMIME, "", false},
+		{[]uint32{1}, SpecNone, "one", true},
+		{[]uint32{1}, SpecMIME, "Content-Type: text/plain\r\n\r\n", true},
+		{[]uint32{1}, SpecHeader, "", false}, // not message/rfc822
+		{[]uint32{1}, SpecText, "", false},
+		{[]uint32{1, 1}, SpecNone, "", false},
+		{[]uint32{2}, SpecNone, "Subject: inner\r\n\r\ninner body", true},
+		{[]uint32{2}, SpecHeader, "Subject: inner\r\n\r\n", true},
+		{[]uint32{2}, SpecText, "inner body", true},
+		{[]uint32{2, 1}, SpecNone, "inner body", true},
+		{[]uint32{2, 1}, SpecMIME, "Subject: inner\r\n\r\n", true},
+		{[]uint32{2, 2}, SpecNone, "", false},
+		{[]uint32{3}, SpecNone, "aGVsbG8=", true},
+		{[]uint32{4}, SpecNone, "", false},
+		{[]uint32{0}, SpecNone, "", false},
+	}
+	for _, c := range cases {
+		b, ok := Section(raw, p, c.part, c.spec, nil)
+		if ok != c.ok || (ok && string(b) != c.want) {
+			t.Errorf("Section(%v, %d) = %q, %v; want %q, %v", c.part, c.spec, b, ok, c.want, c.ok)
+		}
+	}
+	b, ok := Section(raw, p, nil, SpecHeaderFields, [][]byte{[]byte("subject"), []byte("X-None")})
+	if !ok || string(b) != "Subject: outer\r\n\r\n" {
+		t.Errorf("HEADER.FIELDS = %q", b)
+	}
+	b, _ = Section(raw, p, []uint32{2}, SpecHeaderFieldsNot, [][]byte{[]byte("subject")})
+	if string(b) != "\r\n" {
+		t.Errorf("2.HEADER.FIELDS.NOT = %q", b)
+	}
+	bin, dec, err := Binary(raw, p, []uint32{3})
+	if err != nil || !dec || string(bin) != "hello" {
+		t.Errorf("BINARY[3] = %q %v %v", bin, dec, err)
+	}
+	if _, _, err := Binary(raw, p, []uint32{9}); err != ErrNoPart {
+		t.Errorf("BINARY[9] err = %v", err)
+	}
+	if !MatchBody(raw, p, []byte("INNER BODY")) || MatchBody(raw, p, []byte("preamble")) || MatchBody(raw, p, []byte("hello")) {
+		t.Error("MatchBody")
+	}
+	if !MatchText(raw, p, []byte("subject: inner")) || MatchHeader(raw, p, []byte("Subject"), []byte("inner")) {
+		t.Error("MatchText/MatchHeader")
+	}
+	if !MatchHeader(raw, p, []byte("subject"), nil) || MatchHeader(raw, p, []byte("cc"), nil) {
+		t.Error("MatchHeader with empty term")
+	}
+}
+
+func TestAppendSectionName(t *testing.T) {
+	for _, c := range []struct {
+		part   []uint32
+		spec   Spec
+		fields []string
+		want   string
+	}{
+		{nil, SpecNone, nil, ""},
+		{nil, SpecText, nil, "TEXT"},
+		{[]uint32{1, 2}, SpecNone, nil, "1.2"},
+		{[]uint32{3}, SpecMIME, nil, "3.MIME"},
+		{[]uint32{1}, SpecHeaderFields, []string{"From", "Subject", "Date"}, "1.HEADER.FIELDS (FROM SUBJECT DATE)"},
+		{nil, SpecHeaderFieldsNot, []string{"x y"}, `HEADER.FIELDS.NOT ("X Y")`},
+	} {
+		var fs [][]byte
+		for _, f := range c.fields {
+			fs = append(fs, []byte(f))
+		}
+		if got := string(AppendSectionName(nil, c.part, c.spec, fs)); got != c.want {
+			t.Errorf("got %q want %q", got, c.want)
+		}
+	}
+}
+
+func TestSentDate(t *testing.T) {
+	for _, c := range []struct {
+		date string
+		want string // RFC 3339, "" = not parseable
+		day  string
+	}{
+		{"Mon, 03 Mar 2025 09:41:07 +0100", "2025-03-03T08:41:07Z", "2025-03-03"},
+		{"3 Mar 2025 23:30 -0500", "2025-03-04T04:30:00Z", "2025-03-03"},
+		{"Tue, 4 Mar 25 10:00:00 EST (comment)", "2025-03-04T15:00:00Z", "2025-03-04"},
+		{"Sun, 09 Mar 2025 03:06:02 +0000 (UTC)", "2025-03-09T03:06:02Z", "2025-03-09"},
+		{"next Tuesday, around noon", "", ""},
+		{"", "", ""},
+	} {
+		raw := []byte("Date: " + c.date + "\r\n\r\n")
+		p := Parse(raw)
+		u, ok := SentDate(raw, p)
+		got := ""
+		if ok {
+			got = time.Unix(u, 0).UTC().Format(time.RFC3339)
+		}
+		if got != c.want {
+			t.Errorf("SentDate(%q) = %q, want %q", c.date, got, c.want)
+		}
+		d, ok := SentDay(raw, p)
+		gotDay := ""
+		if ok {
+			gotDay = time.Unix(d, 0).UTC().Format("2006-01-02")
+		}
+		if gotDay != c.day {
+			t.Errorf("SentDay(%q) = %q, want %q", c.date, gotDay, c.day)
+		}
+	}
+}
+
+func TestBinaryDecoders(t *testing.T) {
+	for _, c := range []struct {
+		cte, body, want string
+		err             error
+	}{
+		{"base64", "aGVs\r\nbG8=\r\n", "hello", nil},
+		{"base64", "aGVsbG8", "hello", nil},
+		{"base64", "aGV*sbG8=", "", ErrParse},
+		{"quoted-printable", "caf=C3=a9 =\r\nx  \r\n", "café x\r\n", nil},
+		{"quoted-printable", "a=ZZ", "", ErrParse},
+		{"quoted-printable", "ends with =", "ends with ", nil},
+		{"x-uuencode", "begin", "", ErrUnknownCTE},
+		{"8bit", "raw\xff", "raw\xff", nil},
+	} {
+		raw := []byte("Content-Transfer-Encoding: " + c.cte + "\r\n\r\n" + c.body)
+		b, _, err := Binary(raw, Parse(raw), []uint32{1})
+		if err != c.err || (err == nil && string(b) != c.want) {
+			t.Errorf("%s %q: got %q %v, want %q %v", c.cte, c.body, b, err, c.want, c.err)
+		}
+	}
+}
+
+func TestDecodeHeaderValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"=?utf-8?q?Hello?= =?utf-8?q?World?= plain":   "HelloWorld plain",
+		"=?utf-8?B?Z3LD?= =?utf-8?B?tsOfZQ==?=":       "größe",
+		"=?iso-8859-1?q?Fran=E7ois?=":                 "François",
+		"=?UTF-8*en?Q?tagged?=":                       "tagged",
+		"=?x-unknown?q?abc?= x":                       "=?x-unknown?q?abc?= x",
+		"Re: =?ISO-8859-1?B?U2Xxb3IgR2FyY+1hOg==?= x": "Re: Señor García: x",
+		"a\r\n\tb": "a b",
+	} {
+		if got := string(decodeHeaderValue([]byte(in))); got != want {
+			t.Errorf("decode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPartSize keeps Part small: it is cached per message.
+func TestPartSize(t *testing.T) {
+	if s := unsafe.Sizeof(Part{}); s > 48 {
+		t.Errorf("Part is %d bytes", s)
+	}
+}
+
+// TestPure: no I/O, no goroutines, no clock in the package (tests aside).
+func TestPure(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := goparser.ParseFile(fset, f, src, goparser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			for _, bad := range []string{"net", "os", "syscall", "unsafe", "io/ioutil", "github.com/myriad-mail/myriad/statemachine"} {
+				if path == bad || strings.HasPrefix(path, bad+"/") {
+					t.Errorf("%s imports %s", f, path)
+				}
+			}
+		}
+		for _, bad := range []string{"time.Now", "time.Since", "go func", "\tgo "} {
+			if strings.Contains(string(src), bad) {
+				t.Errorf("%s uses %q", f, bad)
+			}
+		}
+	}
+}
