@@ -38,13 +38,11 @@ var DefaultLimits = Limits{
 type FrameKind uint8
 
 // Frame kinds. Whatever the kind, the caller drops buf[:Frame.N] (after
-// using it) and, unless the kind is FrameNeedMore with N == 0, calls Next
-// again on what is left before waiting for more input: the rest may already
-// hold the next command.
+// using it) and, unless the kind is FrameNeedMore (or FrameFatal), calls
+// Next again on what is left before waiting for more input: the rest may
+// already hold the next command.
 const (
-	// FrameNeedMore: no complete command yet; wait for more bytes. N is
-	// usually 0; while a too long line is being skipped it counts the bytes
-	// skipped, which the caller drops.
+	// FrameNeedMore: no complete command yet; wait for more bytes. N is 0.
 	FrameNeedMore FrameKind = iota
 	// FrameCommand: buf[:N] is one whole command (its lines and literals,
 	// ending with CRLF or LF), ready for ParseCommand.
@@ -62,8 +60,7 @@ const (
 	// FrameBad: drop buf[:N] and answer "<Tag> BAD <Msg>" ("*" for an empty
 	// Tag). Used for a line over MaxLine, a command over MaxCommand and too
 	// many literals. When the line was not complete yet the framer goes on
-	// skipping it (FrameNeedMore with N > 0) up to its end, without
-	// buffering it.
+	// skipping it (FrameSkip) up to its end, without buffering it.
 	FrameBad
 	// FrameFatal: the connection cannot go on: a non-synchronizing literal
 	// over the limits, whose bytes the client sends regardless. Answer
@@ -72,9 +69,13 @@ const (
 	FrameFatal
 	// FrameLine: from NextLine, buf[:N] is one line, line end included.
 	FrameLine
+	// FrameSkip: drop buf[:N] silently and call again. It comes while the
+	// rest of a too long line (answered by one FrameBad) is skipped, so
+	// that such a line is never buffered.
+	FrameSkip
 )
 
-var frameKindNames = [...]string{"NeedMore", "Command", "Continue", "LiteralTooBig", "Bad", "Fatal", "Line"}
+var frameKindNames = [...]string{"NeedMore", "Command", "Continue", "LiteralTooBig", "Bad", "Fatal", "Line", "Skip"}
 
 // String names the kind, for tests and logs.
 func (k FrameKind) String() string {
@@ -253,15 +254,15 @@ func (f *Framer) tooLong(buf []byte, end int64, msg string) Frame {
 
 // discard skips bytes up to the end of the line being discarded, and the
 // non-synchronizing literals that line announces and the lines after them.
-// It returns FrameNeedMore with N = the bytes skipped; the framer leaves
-// discard mode when the line ended.
+// It returns FrameSkip with N = the bytes skipped (FrameNeedMore when there
+// were none); the framer leaves discard mode when the line ended.
 func (f *Framer) discard(buf []byte) Frame {
 	n := int64(0)
 	for {
 		if f.fl&flSkipLit != 0 {
 			if avail := int64(len(buf)) - n; avail < f.num {
 				f.num -= avail
-				return Frame{N: len(buf)}
+				return frameSkip(len(buf))
 			}
 			n += f.num
 			f.num = 0
@@ -269,7 +270,7 @@ func (f *Framer) discard(buf []byte) Frame {
 		}
 		lf, ok := f.scan(buf, n, int64(len(buf)))
 		if !ok {
-			return Frame{N: len(buf)}
+			return frameSkip(len(buf))
 		}
 		if (f.lit == litClose || f.lit == litCR) && f.fl&flNonSync != 0 {
 			if f.fl&flOverflow != 0 {
@@ -282,8 +283,16 @@ func (f *Framer) discard(buf []byte) Frame {
 			continue
 		}
 		f.Reset()
-		return Frame{N: int(lf + 1)}
+		return frameSkip(int(lf + 1))
 	}
+}
+
+// frameSkip is FrameSkip for n > 0 bytes, FrameNeedMore for none.
+func frameSkip(n int) Frame {
+	if n == 0 {
+		return Frame{}
+	}
+	return Frame{Kind: FrameSkip, N: n}
 }
 
 // scan runs the quote and literal-announcement automaton over buf[from:end]
