@@ -228,3 +228,32 @@ func TestPure(t *testing.T) {
 		}
 	}
 }
+
+func TestPartEncoding(t *testing.T) {
+	total, n := 0, 0
+	for _, m := range oracleMessages(t) {
+		p := Parse(m.raw)
+		enc := AppendPart(nil, p)
+		total += len(enc)
+		n++
+		q, err := DecodePart(enc, len(m.raw))
+		if err != nil {
+			t.Fatalf("%s: %v", m.file, err)
+		}
+		if a, b := AppendBodyStructure(nil, m.raw, p, true), AppendBodyStructure(nil, m.raw, q, true); string(a) != string(b) {
+			t.Fatalf("%s: round trip changed BODYSTRUCTURE", m.file)
+		}
+		if string(AppendPart(nil, q)) != string(enc) {
+			t.Fatalf("%s: round trip changed encoding", m.file)
+		}
+		for i := range enc {
+			if _, err := DecodePart(enc[:i], len(m.raw)); err == nil {
+				t.Fatalf("%s: truncated encoding accepted", m.file)
+			}
+		}
+		if _, err := DecodePart(enc, len(m.raw)-1); err == nil && p.End == uint32(len(m.raw)) {
+			t.Fatalf("%s: encoding accepted for a shorter message", m.file)
+		}
+	}
+	t.Logf("encoded part trees: %d bytes on average", total/n)
+}

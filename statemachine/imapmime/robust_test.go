@@ -252,3 +252,27 @@ func FuzzParse(f *testing.F) {
 		exercise(t, "fuzz", raw)
 	})
 }
+
+// FuzzDecodePart: any bytes either fail to decode or give a tree whose
+// offsets are consistent, so a damaged cache entry can never make FETCH
+// slice out of range.
+func FuzzDecodePart(f *testing.F) {
+	for _, m := range oracleMessages(f) {
+		f.Add(AppendPart(nil, Parse(m.raw)), len(m.raw))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n int) {
+		if n < 0 || n > 1<<24 {
+			return
+		}
+		p, err := DecodePart(b, n)
+		if err != nil {
+			return
+		}
+		if err := checkTree(p, 0, uint32(n), 0); err != nil {
+			t.Fatal(err)
+		}
+		raw := make([]byte, n)
+		AppendBodyStructure(nil, raw, p, true)
+		Section(raw, p, []uint32{1, 1}, SpecText, nil)
+	})
+}
