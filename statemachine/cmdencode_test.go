@@ -138,5 +138,12 @@ func FuzzParseCommand(f *testing.F) {
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("%q split at %d:\n%q\n%q", in, k, a, b)
 		}
+		bytewise := make([][]byte, len(in))
+		for i := range in {
+			bytewise[i] = in[i : i+1]
+		}
+		if c := run(bytewise); !reflect.DeepEqual(a, c) {
+			t.Fatalf("%q byte at a time:\n%q\n%q", in, a, c)
+		}
 	})
 }

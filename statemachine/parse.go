@@ -41,6 +41,7 @@ func (e *ParseError) Error() string {
 const (
 	msgInvalidTag       = "Invalid tag"
 	msgUnknownCommand   = "Unknown command"
+	msgMissingCommand   = "Missing command"
 	msgMissingArg       = "Missing argument"
 	msgExpectedSpace    = "Expected a space between arguments"
 	msgExtraArgs        = "Unexpected extra arguments"
@@ -121,6 +122,12 @@ func (p *parser) command(cmd *Command) {
 	start := p.i
 	for p.i < p.end && frameIsTagChar(p.b[p.i]) {
 		p.i++
+	}
+	if p.i > start && p.i == p.end {
+		// "a" alone: a tag without a command; answer with the tag.
+		cmd.Tag = p.b[start:p.i:p.i]
+		p.fail(msgMissingCommand)
+		return
 	}
 	if p.i == start || p.i >= p.end || p.b[p.i] != ' ' {
 		p.fail(msgInvalidTag)

@@ -9,7 +9,8 @@ var ptErrorTests = []struct {
 	in, tag, msg string
 }{
 	{"\r\n", "", msgInvalidTag},
-	{"a\r\n", "", msgInvalidTag},
+	{"a\r\n", "a", msgMissingCommand},
+	{"a(\r\n", "", msgInvalidTag},
 	{"a+b NOOP\r\n", "", msgInvalidTag},
 	{"* NOOP\r\n", "", msgInvalidTag},
 	{" NOOP\r\n", "", msgInvalidTag},
