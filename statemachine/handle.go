@@ -61,6 +61,9 @@ func (s *Session) dispatch(now int64, cmd *Command) Effect {
 		}
 		return 0
 	}
+	if s.enabled&enCondStore == 0 && cmd.Name != CmdSelect && cmd.Name != CmdExamine && enablesCondstore(cmd) {
+		s.condstoreOn()
+	}
 	switch cmd.Name {
 	case CmdCapability:
 		s.untagged("CAPABILITY " + s.cfg.caps(s.tls, s.state))
@@ -256,6 +259,12 @@ func (s *Session) enable(cmd *Command) {
 			// IMAP4rev2 contains everything of UTF8=ACCEPT).
 			bit = enIMAP4rev2
 			s.enabled |= enUTF8
+		case asciiEqualFold(c, "CONDSTORE"):
+			bit = enCondStore
+		case asciiEqualFold(c, "QRESYNC"):
+			// RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+			bit = enQResync
+			s.condstoreOn()
 		}
 		if bit == 0 || s.enabled&bit != 0 {
 			continue
@@ -268,6 +277,64 @@ func (s *Session) enable(cmd *Command) {
 	s.out = append(s.out, got...)
 	s.out = append(s.out, "\r\n"...)
 	s.done(cmd)
+}
+
+// condstore reports whether the client enabled CONDSTORE, explicitly or
+// with a CONDSTORE enabling command (RFC 7162 §3.1).
+func (s *Session) condstore() bool { return s.enabled&enCondStore != 0 }
+
+// qresync reports whether the client enabled QRESYNC (RFC 7162 §3.2.3).
+func (s *Session) qresync() bool { return s.enabled&enQResync != 0 }
+
+// condstoreOn enables CONDSTORE. RFC 7162 §3.1: when that happens while a
+// mailbox is selected, the client learns its HIGHESTMODSEQ.
+func (s *Session) condstoreOn() {
+	if s.enabled&enCondStore != 0 {
+		return
+	}
+	s.enabled |= enCondStore
+	if s.view != nil {
+		s.out = append(s.out, "* OK [HIGHESTMODSEQ "...)
+		s.out = AppendNumber(s.out, s.view.snap.HighestModSeq)
+		s.out = append(s.out, "] Highest\r\n"...)
+	}
+}
+
+// enablesCondstore reports whether cmd is a CONDSTORE enabling command
+// (RFC 7162 §3.1).
+func enablesCondstore(cmd *Command) bool {
+	switch cmd.Name {
+	case CmdSelect, CmdExamine:
+		return cmd.CondStore || cmd.QResync
+	case CmdStatus:
+		return cmd.StatusItems&StatusHighestModSeq != 0
+	case CmdStore:
+		return cmd.HasUnchanged
+	case CmdFetch:
+		if cmd.ChangedSince > 0 {
+			return true
+		}
+		for i := range cmd.Items {
+			if cmd.Items[i].Kind == FetchModSeq {
+				return true
+			}
+		}
+	case CmdSearch:
+		return searchUsesModSeq(&cmd.Search)
+	}
+	return false
+}
+
+func searchUsesModSeq(k *SearchKey) bool {
+	if k.Op == SearchModSeq {
+		return true
+	}
+	for i := range k.Sub {
+		if searchUsesModSeq(&k.Sub[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // rev2 reports whether the client enabled IMAP4rev2 (RFC 9051 §6.3.1).

@@ -12,16 +12,19 @@ type fetchNeeds struct {
 	mime     bool // the parsed MIME tree
 	setsSeen bool // an item without .PEEK sets \Seen (RFC 9051 §6.4.5)
 	flags    bool // FLAGS was asked for
+	modseq   bool // MODSEQ implied by CHANGEDSINCE (RFC 7162 §3.1.4.1)
 	uid      bool // UID was asked for (or implied by UID FETCH)
 }
 
 func fetchNeedsOf(cmd *Command) fetchNeeds {
-	n := fetchNeeds{uid: cmd.UID}
+	n := fetchNeeds{uid: cmd.UID, modseq: cmd.ChangedSince > 0}
 	for i := range cmd.Items {
 		it := &cmd.Items[i]
 		switch it.Kind {
 		case FetchFlags:
 			n.flags = true
+		case FetchModSeq:
+			n.modseq = false
 		case FetchUID:
 			n.uid = true
 		case FetchEnvelope, FetchBody, FetchBodyStructure:
@@ -50,6 +53,15 @@ func (s *Session) fetch(cmd *Command) {
 		// answers is one the client knows.
 		s.sync(false)
 	}
+	if cmd.Vanished && (!cmd.UID || cmd.ChangedSince == 0 || !s.qresync()) {
+		// RFC 7162 §3.2.6: VANISHED needs UID FETCH, CHANGEDSINCE and
+		// QRESYNC enabled.
+		s.tagged(cmd.Tag, "BAD", "VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC enabled")
+		return
+	}
+	if cmd.Vanished {
+		s.vanishedEarlier(&cmd.Set, cmd.ChangedSince)
+	}
 	need := fetchNeedsOf(cmd)
 	var seenSet []UID
 	if need.setsSeen && !v.readOnly {
@@ -73,6 +85,9 @@ func (s *Session) fetch(cmd *Command) {
 	err := s.forEach(&cmd.Set, cmd.UID, func(t target) bool {
 		if t.msg == nil {
 			expunged = true
+			return true
+		}
+		if cmd.ChangedSince > 0 && t.msg.ModSeq <= cmd.ChangedSince {
 			return true
 		}
 		addFlags := !need.flags && containsUID(seenSet, t.uid)
@@ -218,6 +233,12 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 			}
 			s.out = AppendNumber(s.out, uint64(len(b)))
 		}
+	}
+	if need.modseq {
+		sep()
+		s.out = append(s.out, "MODSEQ ("...)
+		s.out = AppendNumber(s.out, m.ModSeq)
+		s.out = append(s.out, ')')
 	}
 	s.out = append(s.out, ")\r\n"...)
 	return nil

@@ -11,6 +11,14 @@ type nopWaker struct{}
 func (nopWaker) Wake() {}
 
 func (s *Session) selectMailbox(cmd *Command) {
+	if cmd.QResync && !s.qresync() {
+		// RFC 7162 §3.2.5: the QRESYNC parameter needs ENABLE QRESYNC.
+		s.tagged(cmd.Tag, "BAD", "QRESYNC is not enabled")
+		return
+	}
+	if cmd.CondStore || cmd.QResync {
+		s.enabled |= enCondStore
+	}
 	if s.view != nil {
 		s.releaseMailbox()
 		// RFC 9051 §7.1 CLOSED: the previous mailbox is no longer selected.
@@ -53,6 +61,14 @@ func (s *Session) selectMailbox(cmd *Command) {
 	s.out = append(s.out, "] UIDs valid\r\n* OK [UIDNEXT "...)
 	s.out = AppendNumber(s.out, uint64(snap.UIDNext))
 	s.out = append(s.out, "] Predicted next UID\r\n"...)
+	if s.condstore() {
+		s.out = append(s.out, "* OK [HIGHESTMODSEQ "...)
+		s.out = AppendNumber(s.out, snap.HighestModSeq)
+		s.out = append(s.out, "] Highest\r\n"...)
+	}
+	if cmd.QResync && cmd.QRUIDValidity == snap.UIDValidity {
+		s.qresyncSelect(cmd)
+	}
 	if s.rev2() {
 		s.out = append(s.out, `* LIST () "/" `...)
 		s.appendMailboxName(name)

@@ -187,6 +187,8 @@ func (s *Session) search(cmd *Command) {
 	v.rebase()
 	var seqs []uint32
 	var uids []UID
+	var maxModSeq uint64 // RFC 7162 §3.1.5: reported when the search used MODSEQ
+	useModSeq := searchUsesModSeq(&cmd.Search)
 	var failed error
 	n := v.knownLen()
 	seq := uint32(0)
@@ -201,6 +203,9 @@ func (s *Session) search(cmd *Command) {
 		if c.match(&cmd.Search) {
 			seqs = append(seqs, seq)
 			uids = append(uids, m.UID)
+			if m.ModSeq > maxModSeq {
+				maxModSeq = m.ModSeq
+			}
 		}
 		if c.err != nil && c.err != ErrNoSuchMessage {
 			failed = c.err
@@ -274,6 +279,10 @@ func (s *Session) search(cmd *Command) {
 				s.out = appendSeqSet(s.out, seqs)
 			}
 		}
+		if useModSeq && len(uids) > 0 {
+			s.out = append(s.out, " MODSEQ "...)
+			s.out = AppendNumber(s.out, maxModSeq)
+		}
 		s.out = append(s.out, "\r\n"...)
 	} else {
 		s.out = append(s.out, "* SEARCH"...)
@@ -284,6 +293,11 @@ func (s *Session) search(cmd *Command) {
 			} else {
 				s.out = AppendNumber(s.out, uint64(seqs[i]))
 			}
+		}
+		if useModSeq && len(uids) > 0 {
+			s.out = append(s.out, " (MODSEQ "...)
+			s.out = AppendNumber(s.out, maxModSeq)
+			s.out = append(s.out, ')')
 		}
 		s.out = append(s.out, "\r\n"...)
 	}

@@ -19,6 +19,13 @@ func (s *Session) sync(allowExpunge bool) {
 		v.pendFlags = v.pendFlags[:0]
 		v.flagsLost = false
 	}
+	if allowExpunge && len(v.pend) > 0 && s.qresync() {
+		// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
+		s.out = append(s.out, "* VANISHED "...)
+		s.out = appendUIDSet(s.out, v.pend)
+		s.out = append(s.out, "\r\n"...)
+		v.pend = v.pend[:0]
+	}
 	if allowExpunge && len(v.pend) > 0 {
 		// Highest first: each number is then still right when sent.
 		for i := len(v.pend) - 1; i >= 0; i-- {
@@ -70,8 +77,35 @@ func (s *Session) fetchFlagsResponse(seq uint32, m *Message) {
 	s.out = append(s.out, "* "...)
 	s.out = AppendNumber(s.out, uint64(seq))
 	s.out = append(s.out, " FETCH ("...)
+	if s.condstore() {
+		// RFC 7162 §3.1: once CONDSTORE is on, every untagged FETCH
+		// carries the UID and the MODSEQ.
+		s.out = append(s.out, "UID "...)
+		s.out = AppendNumber(s.out, uint64(m.UID))
+		s.out = append(s.out, ' ')
+		s.appendFlags(m.Flags)
+		s.out = append(s.out, " MODSEQ ("...)
+		s.out = AppendNumber(s.out, m.ModSeq)
+		s.out = append(s.out, "))\r\n"...)
+		return
+	}
 	s.appendFlags(m.Flags)
 	s.out = append(s.out, ")\r\n"...)
+}
+
+// fetchModSeqResponse appends "* seq FETCH (UID u MODSEQ (m))": what a
+// .SILENT STORE reports under CONDSTORE (RFC 7162 §3.1.3, example 3).
+func (s *Session) fetchModSeqResponse(seq uint32, m *Message) {
+	if seq == 0 {
+		return
+	}
+	s.out = append(s.out, "* "...)
+	s.out = AppendNumber(s.out, uint64(seq))
+	s.out = append(s.out, " FETCH (UID "...)
+	s.out = AppendNumber(s.out, uint64(m.UID))
+	s.out = append(s.out, " MODSEQ ("...)
+	s.out = AppendNumber(s.out, m.ModSeq)
+	s.out = append(s.out, "))\r\n"...)
 }
 
 // appendFlags appends "FLAGS (...)".
@@ -244,6 +278,12 @@ func (s *Session) store(cmd *Command) {
 		return
 	}
 	var modified []UID
+	if cmd.HasUnchanged && cmd.UnchangedSince == 0 {
+		// Every message has a modseq above 0: all fail the test
+		// (RFC 7162 §3.1.3).
+		modified = append(modified, uids...)
+		uids = uids[:0]
+	}
 	if len(uids) > 0 {
 		// What the client believes each message's flags are before this
 		// STORE; ^0 when it has not heard of the last change yet.
@@ -276,8 +316,12 @@ func (s *Session) store(cmd *Command) {
 				v.pendFlags = removeUID(v.pendFlags, u)
 			} else if before[i] != ^Flags(0) && m.Flags == applyFlagNames(v.snap, before[i], cmd.Op, cmd.Flags) {
 				// The client's own change is all that happened: .SILENT
-				// means it is not echoed (RFC 9051 §6.4.6).
+				// means it is not echoed (RFC 9051 §6.4.6), but under
+				// CONDSTORE the new MODSEQ still is (RFC 7162 §3.1.3).
 				v.pendFlags = removeUID(v.pendFlags, u)
+				if s.condstore() && m.ModSeq > v.flagsSeen {
+					s.fetchModSeqResponse(v.seqOf(u), m)
+				}
 			}
 		}
 	}
@@ -285,6 +329,17 @@ func (s *Session) store(cmd *Command) {
 	if len(modified) > 0 {
 		s.out = append(s.out, cmd.Tag...)
 		s.out = append(s.out, " OK [MODIFIED "...)
+		if !cmd.UID {
+			// STORE reports message numbers, UID STORE UIDs.
+			seqs := make([]UID, 0, len(modified))
+			for _, u := range modified {
+				if q := v.seqOf(u); q > 0 {
+					seqs = append(seqs, UID(q))
+				}
+			}
+			sortUIDs(seqs)
+			modified = seqs
+		}
 		s.out = appendUIDSet(s.out, modified)
 		s.out = append(s.out, "] Conditional STORE failed\r\n"...)
 		return
@@ -339,6 +394,10 @@ func applyFlagNames(snap *Snapshot, cur Flags, op FlagOp, names [][]byte) Flags 
 		return cur &^ f
 	}
 	return f
+}
+
+func sortUIDs(u []UID) {
+	sort.Slice(u, func(i, j int) bool { return u[i] < u[j] })
 }
 
 // appendUIDSet appends uids (ascending) as a compact sequence set.

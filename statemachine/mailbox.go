@@ -257,7 +257,22 @@ type Mailbox struct {
 func NewMailbox(name string, store MailboxStore, snap *Snapshot) *Mailbox {
 	m := &Mailbox{Name: name, Store: store}
 	m.cur.Store(snap)
+	// Expunges before this moment are unknown until the backend says
+	// otherwise with RecordExpunged.
+	m.expunged.floor = snap.HighestModSeq
 	return m
+}
+
+// RecordExpunged tells the mailbox of expunges that happened before it was
+// opened (the backend replays them from its log) so QRESYNC can report them;
+// floor is the modseq below which the backend itself has forgotten.
+func (m *Mailbox) RecordExpunged(uids []UID, modseq uint64, floor uint64) {
+	m.mu.Lock()
+	m.expunged.add(uids, modseq)
+	if floor < m.expunged.floor {
+		m.expunged.floor = floor
+	}
+	m.mu.Unlock()
 }
 
 // Current returns the current snapshot.

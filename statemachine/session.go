@@ -88,7 +88,7 @@ func NewConfig() *Config {
 }
 
 // capabilities lists what Myriad implements. Advertise exactly what works.
-const capsCommon = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES STATUS=SIZE"
+const capsCommon = "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES STATUS=SIZE CONDSTORE QRESYNC"
 
 func (c *Config) caps(tls bool, state State) string {
 	if c.capsAuth == "" {
