@@ -251,7 +251,8 @@ const (
 // StatusItem is a bit set of STATUS data items.
 type StatusItem uint16
 
-// STATUS items, RFC 9051 §6.3.11, RFC 3501 (RECENT) and RFC 7162 (HIGHESTMODSEQ).
+// STATUS items, RFC 9051 §6.3.11, RFC 3501 (RECENT), RFC 7162 (HIGHESTMODSEQ)
+// and RFC 7889 (APPENDLIMIT).
 const (
 	StatusMessages StatusItem = 1 << iota
 	StatusUIDNext
@@ -261,6 +262,7 @@ const (
 	StatusSize
 	StatusRecent
 	StatusHighestModSeq
+	StatusAppendLimit // RFC 7889
 )
 
 // LIST-EXTENDED selection options, RFC 5258 §3.1.

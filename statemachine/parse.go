@@ -1010,6 +1010,7 @@ var parseStatusAtts = [...]struct {
 	{"SIZE", StatusSize},
 	{"RECENT", StatusRecent},
 	{"HIGHESTMODSEQ", StatusHighestModSeq},
+	{"APPENDLIMIT", StatusAppendLimit},
 }
 
 // statusAtts reads "(" status-att *(SP status-att) ")".

@@ -152,8 +152,8 @@ var ptParseTests = []struct {
 
 	// STATUS.
 	{in: "t STATUS blurdybloop (UIDNEXT MESSAGES)\r\n", want: Command{Tag: ptB("t"), Name: CmdStatus, Mailbox: ptB("blurdybloop"), StatusItems: StatusUIDNext | StatusMessages}},
-	{in: "t STATUS INBOX (messages uidnext uidvalidity unseen deleted size recent highestmodseq)\r\n", want: Command{Tag: ptB("t"), Name: CmdStatus, Mailbox: ptB("INBOX"),
-		StatusItems: StatusMessages | StatusUIDNext | StatusUIDValidity | StatusUnseen | StatusDeleted | StatusSize | StatusRecent | StatusHighestModSeq}},
+	{in: "t STATUS INBOX (messages uidnext uidvalidity unseen deleted size recent highestmodseq appendlimit)\r\n", want: Command{Tag: ptB("t"), Name: CmdStatus, Mailbox: ptB("INBOX"),
+		StatusItems: StatusMessages | StatusUIDNext | StatusUIDValidity | StatusUnseen | StatusDeleted | StatusSize | StatusRecent | StatusHighestModSeq | StatusAppendLimit}},
 
 	// APPEND.
 	{in: "t APPEND saved-messages (\\Seen) {5}\r\nhello\r\n", want: Command{Tag: ptB("t"), Name: CmdAppend, Mailbox: ptB("saved-messages"), Flags: ptBs(`\Seen`), Message: ptB("hello")}},
