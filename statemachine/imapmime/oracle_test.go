@@ -556,6 +556,8 @@ func TestOracleSearch(t *testing.T) {
 		}
 		if got == (matched == "yes") {
 			agreeDovecot++
+		} else if testing.Verbose() {
+			t.Logf("differs from Dovecot (expect %s): %s %s %q: Dovecot matched=%s, we %v", expect, file, key, term, matched, got)
 		}
 		exKey := m.num + "/" + key + "/" + term
 		switch expect {
