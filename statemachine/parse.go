@@ -459,6 +459,11 @@ func (p *parser) literal(allow8 bool) ([]byte, bool) {
 		return nil, false
 	}
 	p.i++
+	if n == int64(p.end-p.i)+1 && p.end < len(p.b) && p.b[p.end] == '\r' {
+		// The command ended with a bare LF and the CR before it, taken
+		// for part of a CRLF, is the literal's last byte.
+		p.end++
+	}
 	if n > int64(p.end-p.i) {
 		p.fail(msgInvalidLiteral)
 		return nil, false

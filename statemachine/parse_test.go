@@ -103,6 +103,8 @@ var ptParseTests = []struct {
 	{in: "t LOGIN bob secret\r\n", want: Command{Tag: ptB("t"), Name: CmdLogin, User: ptB("bob"), Password: ptB("secret")}},
 	{in: "t LOGIN \"bob\" \"se\\\"c\\\\ret\"\r\n", want: Command{Tag: ptB("t"), Name: CmdLogin, User: ptB("bob"), Password: ptB(`se"c\ret`)}},
 	{in: "t LOGIN {3}\r\nbob {6+}\r\nse\r\nct\r\n", want: Command{Tag: ptB("t"), Name: CmdLogin, User: ptB("bob"), Password: ptB("se\r\nct")}},
+	{in: "t LOGIN bob {3}\r\npw\r\n", want: Command{Tag: ptB("t"), Name: CmdLogin, User: ptB("bob"), Password: ptB("pw\r")}},
+	{in: "t LOGIN bob {3}\r\npw\r\r\n", want: Command{Tag: ptB("t"), Name: CmdLogin, User: ptB("bob"), Password: ptB("pw\r")}},
 	{in: "t LOGIN \"\" \"\"\r\n", want: Command{Tag: ptB("t"), Name: CmdLogin, User: ptB(""), Password: ptB("")}},
 
 	// ENABLE, ID.
