@@ -257,3 +257,45 @@ func TestPartEncoding(t *testing.T) {
 	}
 	t.Logf("encoded part trees: %d bytes on average", total/n)
 }
+
+func largeMessage(b *testing.B) []byte {
+	raw, err := os.ReadFile(filepath.Join(oracleDir, "messages", "086-large-attachment-1mb.eml"))
+	if err != nil {
+		b.Skip(err)
+	}
+	return raw
+}
+
+func BenchmarkParseLarge(b *testing.B) {
+	raw := largeMessage(b)
+	b.SetBytes(int64(len(raw)))
+	for i := 0; i < b.N; i++ {
+		Parse(raw)
+	}
+}
+
+func BenchmarkBodyStructureLarge(b *testing.B) {
+	raw := largeMessage(b)
+	p := Parse(raw)
+	var buf []byte
+	for i := 0; i < b.N; i++ {
+		buf = AppendBodyStructure(buf[:0], raw, p, true)
+	}
+}
+
+func BenchmarkMatchTextLarge(b *testing.B) {
+	raw := largeMessage(b)
+	p := Parse(raw)
+	for i := 0; i < b.N; i++ {
+		MatchText(raw, p, []byte("no such text"))
+	}
+}
+
+func BenchmarkEnvelope(b *testing.B) {
+	raw := largeMessage(b)
+	p := Parse(raw)
+	var buf []byte
+	for i := 0; i < b.N; i++ {
+		buf = AppendEnvelope(buf[:0], raw, p)
+	}
+}

@@ -39,8 +39,8 @@ func sentTime(raw []byte, p *Part) (time.Time, bool) {
 
 var months = [...]string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
 
-// dateLexer yields the words of a date: numbers, names, signs, skipping
-// comments, white space and the ',' ':' separators as it goes.
+// parseDate parses an RFC 5322 date-time (obsolete forms included); the
+// words are read with comments, white space and ',' skipped.
 func parseDate(v []byte) (time.Time, bool) {
 	l := &lexer{b: v}
 	next := func() []byte {

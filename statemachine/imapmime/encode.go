@@ -1,6 +1,9 @@
 package imapmime
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Small IMAP string encoders (statemachine has the general ones, but this
 // package must not import statemachine).
@@ -25,9 +28,25 @@ func appendQuoted(dst, s []byte) []byte {
 	return append(dst, '"')
 }
 
+// clean removes CR, LF and NUL (a literal may not carry NUL, RFC 3501
+// CHAR8; folding white space is kept).
+func clean(v []byte) []byte {
+	if bytes.IndexByte(v, '\n') < 0 && bytes.IndexByte(v, '\r') < 0 && bytes.IndexByte(v, 0) < 0 {
+		return v
+	}
+	out := make([]byte, 0, len(v))
+	for _, c := range v {
+		if c != '\r' && c != '\n' && c != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // appendEnvString writes an ENVELOPE string: NIL for nil; CR and LF are
 // removed (folding white space kept); a literal when the value was folded
-// or holds TAB, '"', '\', NUL or 8-bit bytes, else a quoted string. This is
+// or holds TAB, '"', '\', NUL or 8-bit bytes, else a quoted string (NUL
+// is dropped). This is
 // the form Dovecot uses (the oracle), and is valid IMAP either way.
 func appendEnvString(dst, v []byte) []byte {
 	if v == nil {
@@ -41,21 +60,21 @@ func appendEnvString(dst, v []byte) []byte {
 		}
 	}
 	if lit {
-		return appendLiteral(dst, unfold(v))
+		return appendLiteral(dst, clean(v))
 	}
 	return appendQuoted(dst, v)
 }
 
 // appendBSString writes a BODYSTRUCTURE string: NIL for nil; CR and LF are
-// removed; a literal only when 8-bit or NUL bytes remain, else a quoted
+// removed (and NUL); a literal only when 8-bit bytes remain, else a quoted
 // string with '"' and '\' escaped.
 func appendBSString(dst, v []byte) []byte {
 	if v == nil {
 		return appendNIL(dst)
 	}
-	v = unfold(v)
+	v = clean(v)
 	for _, c := range v {
-		if c == 0 || c >= 0x80 {
+		if c >= 0x80 {
 			return appendLiteral(dst, v)
 		}
 	}

@@ -48,6 +48,9 @@ func checkBalanced(b []byte) error {
 			if err != nil || i+k+3+n > len(b) || b[i+k+1] != '\r' || b[i+k+2] != '\n' {
 				return fmt.Errorf("bad literal at %d", i)
 			}
+			if bytes.IndexByte(b[i+k+3:i+k+3+n], 0) >= 0 {
+				return fmt.Errorf("NUL in literal at %d", i)
+			}
 			i += k + 2 + n
 		}
 	}
