@@ -109,6 +109,20 @@ const (
 //
 // Positions are offsets into buf, whose start the caller keeps fixed until a
 // frame tells it to drop bytes.
+//
+// Next and NextLine share the state: switch between them only after a frame
+// that completed something (FrameCommand, FrameLine, FrameLiteralTooBig,
+// FrameBad once its line is skipped), or call Reset first; both are in that
+// state after each such frame. Typical session loop:
+//
+//	for {
+//		fr := f.Next(buf, lim) // or f.NextLine in IDLE / AUTHENTICATE
+//		... act on fr.Kind (buf[:fr.N] is valid until dropped) ...
+//		buf = buf[fr.N:]
+//		if fr.Kind == FrameNeedMore || fr.Kind == FrameFatal {
+//			break // wait for input (or close)
+//		}
+//	}
 type Framer struct {
 	pos  int64  // next byte of buf to scan
 	line int64  // where the current line started (after the last literal)
