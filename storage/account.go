@@ -164,11 +164,8 @@ func (a *account) loadList(rep *recovery) error {
 			firstErr = err
 			continue
 		}
-		if i == 1 {
-			rep.note(firstErr != nil, "mailbox list taken from mailboxes.backup")
-		}
 		a.nextID, a.nextUIDV, a.boxes = nid, nuv, boxes
-		return nil
+		return a.adoptOrphans(i == 1, rep)
 	}
 	names, err := fsys.ReadDir(a.dir)
 	if err != nil {
@@ -231,6 +228,58 @@ func (a *account) loadList(rep *recovery) error {
 	slices.SortFunc(a.boxes, func(x, y mboxEntry) int { return strings.Compare(x.name, y.name) })
 	rep.note(true, "mailbox list lost; rebuilt from %d mailbox directories", len(a.boxes))
 	return a.commitList(a.boxes)
+}
+
+// adoptOrphans handles mailbox directories the list does not name. With the
+// list read from the primary file they are mailboxes whose deletion was cut
+// short, and are removed; with the list read from the backup they may be
+// mailboxes created since, and come back under Recovered/.
+func (a *account) adoptOrphans(fromBackup bool, rep *recovery) error {
+	names, err := a.st.fs.ReadDir(a.dir)
+	if err != nil {
+		return err
+	}
+	known := map[uint32]bool{}
+	for _, e := range a.boxes {
+		known[e.id] = true
+	}
+	boxes := slices.Clone(a.boxes)
+	adopted := false
+	for _, n := range names {
+		id, err := strconv.ParseUint(strings.TrimPrefix(n, "mb"), 10, 32)
+		if !strings.HasPrefix(n, "mb") || err != nil || known[uint32(id)] {
+			continue
+		}
+		if !fromBackup {
+			if err := a.st.fs.RemoveAll(a.dir + "/" + n); err != nil {
+				return err
+			}
+			continue
+		}
+		e := mboxEntry{id: uint32(id), name: "Recovered/" + n, uidv: a.nextUIDV}
+		if rec, err := recoverMailbox(a.st.fs, mailboxDir(a.dir, e.id), 0, true); err == nil && rec.snap.UIDValidity != 0 {
+			e.uidv = rec.snap.UIDValidity
+		}
+		a.nextUIDV++
+		if uint32(id) >= a.nextID {
+			a.nextID = uint32(id) + 1
+		}
+		boxes = append(boxes, e)
+		adopted = true
+		rep.note(true, "mailbox directory %s is not in the list; recovered as %s", n, e.name)
+	}
+	if fromBackup {
+		rep.note(true, "mailbox list taken from mailboxes.backup")
+	}
+	if !adopted {
+		if fromBackup {
+			return a.commitList(boxes)
+		}
+		return nil
+	}
+	boxes = a.withSuperiors(boxes, "Recovered/x")
+	slices.SortFunc(boxes, func(x, y mboxEntry) int { return strings.Compare(x.name, y.name) })
+	return a.commitList(boxes)
 }
 
 // commitList makes boxes the durable mailbox list, keeping the previous one

@@ -2,10 +2,10 @@ package storage
 
 import (
 	"flag"
-	"log/slog"
-	"os"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,8 +14,8 @@ import (
 )
 
 var (
-	crashSeeds  = flag.Int("storage.crashseeds", 150, "seeds for TestCrash")
-	crashSeed   = flag.Int64("storage.crashseed", -1, "run TestCrash for this seed only")
+	crashSeeds   = flag.Int("storage.crashseeds", 150, "seeds for TestCrash")
+	crashSeed    = flag.Int64("storage.crashseed", -1, "run TestCrash for this seed only")
 	crashCycles  = 8
 	crashVerbose = flag.Bool("storage.crashverbose", false, "log recovery in TestCrash")
 )

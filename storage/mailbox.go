@@ -106,11 +106,13 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 		return nil, err
 	}
 	if rep.needIndex {
+		// Replace the damaged index, keeping index.backup as it is.
 		if err := writeFileAtomic(st.fs, mb.dir, "index", "", encodeIndex(mb.head)); err != nil {
 			f.Close()
 			return nil, err
 		}
-	} else if mb.logSize > st.cfg.LogRotateBytes {
+	}
+	if rep.logDamage || (st.cfg.LogRotateBytes > 0 && mb.logSize > st.cfg.LogRotateBytes) {
 		mb.mu.Lock()
 		err := mb.checkpointLocked()
 		mb.mu.Unlock()

@@ -598,3 +598,44 @@ func (m *MemFS) Files(dir string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Clone returns an independent copy of the file system's current state
+// (durable and not), with the same options and a fresh generator seeded
+// with seed.
+func (m *MemFS) Clone(seed uint64) *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := NewMemFS(m.opts)
+	c.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	copies := map[*memNode]*memNode{}
+	var cp func(n *memNode) *memNode
+	cp = func(n *memNode) *memNode {
+		if n == nil {
+			return nil
+		}
+		if c, ok := copies[n]; ok {
+			return c
+		}
+		x := &memNode{dir: n.dir, appendOnly: n.appendOnly}
+		copies[n] = x
+		if !n.dir {
+			x.data = append([]byte(nil), n.data...)
+			x.durable = append([]byte(nil), n.durable...)
+			return x
+		}
+		x.entries = make(map[string]*memNode, len(n.entries))
+		x.durableEntries = make(map[string]*memNode, len(n.durableEntries))
+		for k, v := range n.entries {
+			x.entries[k] = cp(v)
+		}
+		for k, v := range n.durableEntries {
+			x.durableEntries[k] = cp(v)
+		}
+		for _, op := range n.pending {
+			x.pending = append(x.pending, dirOp{name: op.name, node: cp(op.node), from: op.from})
+		}
+		return x
+	}
+	c.root = cp(m.root)
+	return c
+}

@@ -9,6 +9,9 @@ import (
 	"github.com/myriad-mail/myriad/statemachine"
 )
 
+// salvageModSeqGap is how far HIGHESTMODSEQ jumps when both indexes failed.
+const salvageModSeqGap = 1 << 32
+
 var debugRecovery func(dir, name string, recs []logRecord, base uint64)
 
 // recovery is what opening (or checking) a mailbox found and did.
@@ -17,6 +20,8 @@ type recovery struct {
 	lines     []string // findings, one per line, for slog and imapd check
 	needIndex bool     // the index was unusable: write a fresh one (no rotation)
 	problems  int      // findings that mean damage (not merely a crash)
+	lostBytes int      // log bytes that failed their checksums
+	logDamage bool     // "log" had damage: rotate it away after opening
 }
 
 func (r *recovery) note(damage bool, format string, args ...any) {
@@ -111,9 +116,11 @@ func scanLog(b []byte, name string, rep *recovery) ([]logRecord, int) {
 		}
 		if next < 0 {
 			rep.note(false, "%s: torn or corrupt tail at offset %d (%d bytes) cut", name, off, len(b)-off)
+			rep.lostBytes += len(b) - off
 			return recs, off
 		}
 		rep.note(true, "%s: corrupt record at offset %d skipped (%d bytes)", name, off, next-off)
+		rep.lostBytes += next - off
 		off = next
 	}
 	return recs, off
@@ -326,7 +333,14 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 			}
 			return nil, err
 		}
+		lost := rep.lostBytes
 		recs, valid := scanLog(b, name, rep)
+		if name == "log.1" && idx.whole() {
+			rep.lostBytes = lost // every record of log.1 is in the index
+		}
+		if name == "log" && rep.lostBytes > lost {
+			rep.logDamage = true
+		}
 		if debugRecovery != nil {
 			debugRecovery(dir, name, recs, base)
 		}
@@ -372,7 +386,24 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 		orphans = append(orphans, uid)
 	}
 
+	if salvage {
+		// Both indexes are damaged: nothing bounds the modseqs that were
+		// lost with them, so skip far ahead (mod-sequences are 63-bit).
+		st.bump(st.modseq + salvageModSeqGap)
+		rep.lostBytes++
+	} else if rep.lostBytes > 0 {
+		// Records lost to damage may have carried modseqs above every
+		// one still readable, and a client may have seen them: skip past
+		// as many as the lost bytes could hold, so MODSEQ never goes back.
+		// (A torn tail after a crash costs a harmless gap.)
+		st.bump(st.modseq + uint64(rep.lostBytes/logHeaderLen) + 1)
+	}
 	var repairs []byte
+	if rep.lostBytes > 0 {
+		// Persist the skip: a record naming the new highest modseq.
+		body := le.AppendUint32(le.AppendUint32(nil, st.uidValidity), uint32(st.uidNext))
+		repairs = appendLogRecord(repairs, recUIDs, st.modseq, body)
+	}
 	modseq := st.modseq
 	// Records without a file: expunge them.
 	var missing []statemachine.UID
@@ -388,6 +419,22 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 		}
 		repairs = appendLogRecord(repairs, recExpunge, modseq, encodeUIDsBody(missing))
 		rep.note(true, "%d message(s) had a record but no file; expunged: %v", len(missing), shortList(missing))
+	}
+	// Keyword bits in use whose names were lost get placeholders, before
+	// re-added files take new bits.
+	hiBit := 0
+	for _, m := range st.msgs {
+		if k := 64 - leadingZeros(uint64(m.Flags)) - statemachine.KeywordBase; k > hiBit && !st.gone[m.UID] {
+			hiBit = k
+		}
+	}
+	if hiBit > len(st.keywords) {
+		for len(st.keywords) < hiBit {
+			n := "$Lost" + strconv.Itoa(len(st.keywords))
+			repairs = appendLogRecord(repairs, recKeyword, modseq, append([]byte{byte(len(st.keywords))}, n...))
+			st.keywords = append(st.keywords, n)
+		}
+		rep.note(true, "keyword names lost; placeholders $Lost… up to bit %d", hiBit-1)
 	}
 	// Files without a record: re-add them with the flags their header holds.
 	if len(orphans) > 0 {
@@ -478,16 +525,6 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 	for _, m := range st.msgs {
 		if !st.gone[m.UID] {
 			msgs = append(msgs, m)
-		}
-	}
-	for _, m := range msgs {
-		if m.Flags>>statemachine.KeywordBase != 0 {
-			if hi := 64 - leadingZeros(uint64(m.Flags)) - statemachine.KeywordBase; hi > len(st.keywords) {
-				for len(st.keywords) < hi {
-					st.keywords = append(st.keywords, "$Lost"+strconv.Itoa(len(st.keywords)))
-				}
-				rep.note(true, "keyword names lost; placeholders up to bit %d", hi-1)
-			}
 		}
 	}
 	rep.snap = statemachine.NewSnapshot(st.uidValidity, st.uidNext, st.modseq, st.keywords, msgs)
