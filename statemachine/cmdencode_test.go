@@ -130,6 +130,9 @@ func FuzzParseCommand(f *testing.F) {
 			for _, ch := range chunks {
 				d.feed(ch)
 			}
+			if len(chunks) > 2 && d.maxBuf > int(lim.MaxCommand)+1 {
+				t.Fatalf("%q: buffered %d bytes one byte at a time, over MaxCommand %d", in, d.maxBuf, lim.MaxCommand)
+			}
 			return append(d.events, d.parses...)
 		}
 		k := int(split) % (len(in) + 1)
