@@ -299,3 +299,31 @@ func BenchmarkEnvelope(b *testing.B) {
 		buf = AppendEnvelope(buf[:0], raw, p)
 	}
 }
+
+// TestMessageGlobalRev2: for IMAP4rev2 sessions message/global carries an
+// envelope, body and line count (RFC 9051 §7.5.2); for IMAP4rev1 it is a
+// basic type (the oracle, 068).
+func TestMessageGlobalRev2(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(oracleDir, "messages", "068-message-global-utf8-headers.eml"))
+	if err != nil {
+		t.Skip(err)
+	}
+	p := Parse(raw)
+	got := string(AppendBodyStructureRev2(nil, raw, p, false))
+	for _, want := range []string{`("message" "global" NIL NIL NIL "8bit" 344 (`, `"8bit" 58 0) 9)`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rev2 BODY lacks %q:\n%s", want, got)
+		}
+	}
+	if err := checkBalanced([]byte(got)); err != nil {
+		t.Error(err)
+	}
+	t.Log(got)
+	// An encoded message/rfc822 stays opaque but keeps the message grammar.
+	enc := []byte("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA0KDQp5DQo=\r\n")
+	bs := string(AppendBodyStructure(nil, enc, Parse(enc), true))
+	want := `("message" "rfc822" NIL NIL NIL "base64" 26 (NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL) 1 NIL NIL NIL NIL)`
+	if bs != want {
+		t.Errorf("encoded message/rfc822:\n got %s\nwant %s", bs, want)
+	}
+}

@@ -3,18 +3,33 @@ package imapmime
 import "strconv"
 
 // AppendBodyStructure appends BODYSTRUCTURE (ext=true) or BODY (ext=false)
-// of part p (RFC 3501 §7.4.2, RFC 9051 §7.5.2). Type, subtype, parameter
-// names, encoding and disposition keep their original case.
+// of part p in the IMAP4rev1 grammar (RFC 3501 §7.4.2): message/global is a
+// basic type there (no envelope, body or line count), as Dovecot sends it.
+// Type, subtype, parameter names, encoding and disposition keep their
+// original case.
 func AppendBodyStructure(dst []byte, raw []byte, p *Part, ext bool) []byte {
-	return appendBS(dst, raw, p, ext, 0)
+	return appendBS(dst, raw, p, ext, false)
 }
 
-func appendBS(dst []byte, raw []byte, p *Part, ext bool, depth int) []byte {
+// AppendBodyStructureRev2 is AppendBodyStructure for a session that enabled
+// IMAP4rev2 (RFC 9051 §7.5.2): message/global then carries the envelope,
+// body structure and line count of the encapsulated message, like
+// message/rfc822.
+func AppendBodyStructureRev2(dst []byte, raw []byte, p *Part, ext bool) []byte {
+	return appendBS(dst, raw, p, ext, true)
+}
+
+// emptyEnvelope (with an empty text/plain body) is written for a message/rfc822 part whose content
+// could not be parsed (an encoded transfer encoding, or nested too deep):
+// the grammar requires an envelope, a body and a line count.
+const emptyEnvelope = "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+
+func appendBS(dst []byte, raw []byte, p *Part, ext bool, rev2 bool) []byte {
 	hdr := raw[p.Start:p.Body]
 	dst = append(dst, '(')
 	if p.IsMultipart() {
 		for i := range p.Children {
-			dst = appendBS(dst, raw, &p.Children[i], ext, depth+1)
+			dst = appendBS(dst, raw, &p.Children[i], ext, rev2)
 		}
 		ct := contentTypeOf(hdr, false)
 		dst = append(dst, ' ')
@@ -63,15 +78,26 @@ func appendBS(dst []byte, raw []byte, p *Part, ext bool, depth int) []byte {
 	dst = appendBSString(dst, enc)
 	dst = append(dst, ' ')
 	dst = strconv.AppendUint(dst, uint64(p.End-p.Body), 10)
-	if p.IsMessage() {
+	isGlobal := ct.message && asciiEqualFold(ct.sub, "global")
+	switch {
+	case ct.message && (!isGlobal || rev2) && p.IsMessage():
 		inner := &p.Children[0]
 		dst = append(dst, ' ')
 		dst = AppendEnvelope(dst, raw, inner)
 		dst = append(dst, ' ')
-		dst = appendBS(dst, raw, inner, ext, depth+1)
+		dst = appendBS(dst, raw, inner, ext, rev2)
 		dst = append(dst, ' ')
 		dst = strconv.AppendUint(dst, uint64(p.Lines), 10)
-	} else if ct.text {
+	case ct.message && (!isGlobal || rev2):
+		dst = append(dst, ' ')
+		dst = append(dst, emptyEnvelope...)
+		dst = append(dst, ` ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0`...)
+		if ext {
+			dst = append(dst, " NIL NIL NIL NIL"...)
+		}
+		dst = append(dst, ") "...)
+		dst = strconv.AppendUint(dst, uint64(p.Lines), 10)
+	case ct.text:
 		dst = append(dst, ' ')
 		dst = strconv.AppendUint(dst, uint64(p.Lines), 10)
 	}

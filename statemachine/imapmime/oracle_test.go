@@ -35,10 +35,6 @@ var oracleExceptions = map[string]string{
 	// charset=us-ascii. Dovecot answers ("" "" NIL ...).
 	"011/F2": "Content-Type without subtype treated as text/plain (RFC 2045 §5.2)",
 	"011/F3": "Content-Type without subtype treated as text/plain (RFC 2045 §5.2)",
-	// RFC 9051 §7.5.2: MESSAGE/GLOBAL has envelope, body and lines like
-	// MESSAGE/RFC822. Dovecot 2.3 treats it as a basic type.
-	"068/F2": "message/global carries envelope/body/lines (RFC 9051 §7.5.2)",
-	"068/F3": "message/global carries envelope/body/lines (RFC 9051 §7.5.2)",
 	// RFC 3501 §6.4.5: the blank line is included in header fetches
 	// "except in the case of a message which has no body and no blank
 	// line". Dovecot appends CRLF to HEADER.FIELDS anyway.

@@ -190,14 +190,12 @@ func (ps *parser) entity(pos, depth int, digest bool) (Part, stop) {
 	}
 	body, st, stopped := ps.header(pos)
 	p.Body = uint32(body)
-	if stopped {
-		p.End = uint32(body)
-		return p, st
-	}
 	hdr := ps.raw[pos:body]
 	ct := contentTypeOf(hdr, digest)
 	limit := depth >= maxDepth || ps.nparts >= maxParts
 	switch {
+	case stopped:
+		p.End = uint32(body)
 	case ct.multipart && !limit:
 		p.kind |= kindMultipart
 		st = ps.multipart(&p, ct, depth)
@@ -210,6 +208,13 @@ func (ps *parser) entity(pos, depth int, digest bool) (Part, stop) {
 	default:
 		st = ps.findBoundary(body, true)
 		p.End = uint32(st.contentEnd)
+	}
+	if ct.multipart && !p.IsMultipart() {
+		// A multipart whose header was cut short or that is nested too
+		// deep: its body is opaque, shown as one empty text/plain part so
+		// BODYSTRUCTURE stays a valid multipart.
+		p.kind |= kindMultipart
+		p.Children = []Part{{Start: p.End, Body: p.End, End: p.End}}
 	}
 	p.Lines = uint32(bytes.Count(ps.raw[p.Body:p.End], []byte{'\n'}))
 	return p, st
