@@ -663,8 +663,6 @@ func (l *loop) finalize(c *conn) {
 	}
 	l.wheel.remove(c)
 	c.sig.Or(sigDead)
-	c.sess.Close()
-	c.sess = nil
 	if c.out != nil {
 		l.pool.put(c.out)
 		c.out = nil
@@ -678,6 +676,9 @@ func (l *loop) finalize(c *conn) {
 	l.nconns--
 	l.Sessions.Add(-1)
 	l.Closed.Add(1)
+	sess := c.sess
+	c.sess = nil
+	sess.Close()
 }
 
 func (l *loop) beginShutdown() {

@@ -211,7 +211,7 @@ func TestGreetingEcho(t *testing.T) {
 	c.send("QUIT\r\n")
 	c.expect("BYE")
 	c.expectEOF()
-	waitFor(t, "session closed", func() bool { return ts.hub.closes.Load() == 1 })
+	waitFor(t, "session closed", func() bool { return ts.hub.closes.Load() == 1 && ts.srv.Stats().Closed == 1 })
 	st := ts.srv.Stats()
 	if st.Accepted != 1 || st.Closed != 1 || st.Sessions != 0 || st.Steps != 2 {
 		t.Fatalf("stats %+v", st)
