@@ -46,10 +46,10 @@ func (s *memSession) Receive(now int64, in, out []byte) ([]byte, statemachine.Ef
 }
 func (s *memSession) Wake(now int64, out []byte) ([]byte, statemachine.Effect) { return out, 0 }
 func (s *memSession) Tick(now int64, out []byte) ([]byte, statemachine.Effect) { return out, 0 }
-func (s *memSession) Timeout() int64                                        { return 1800 }
-func (s *memSession) TLSReady()                                             {}
-func (s *memSession) Shutdown(out []byte) []byte                            { return out }
-func (s *memSession) Close()                                                {}
+func (s *memSession) Timeout() int64                                           { return 1800 }
+func (s *memSession) TLSReady()                                                {}
+func (s *memSession) Shutdown(out []byte) []byte                               { return out }
+func (s *memSession) Close()                                                   {}
 
 // TestIdleMemory opens N idle connections (MYRIAD_NETIO_IDLE, default 500)
 // from a child process, each greeted and in IDLE (after a Receive step), and
