@@ -47,14 +47,15 @@ func (s *Session) selectMailbox(cmd *Command) {
 	s.out = append(s.out, " EXISTS\r\n"...)
 	if !s.rev2() {
 		s.untagged("0 RECENT")
-		for i := 0; i < snap.Len(); i++ {
-			if snap.msgs[i].Flags&FlagSeen == 0 {
+		snap.Each(0, func(i int, m *Message) bool {
+			if m.Flags&FlagSeen == 0 {
 				s.out = append(s.out, "* OK [UNSEEN "...)
 				s.out = AppendNumber(s.out, uint64(i+1))
 				s.out = append(s.out, "] First unseen\r\n"...)
-				break
+				return false
 			}
-		}
+			return true
+		})
 	}
 	s.out = append(s.out, "* OK [UIDVALIDITY "...)
 	s.out = AppendNumber(s.out, uint64(snap.UIDValidity))
@@ -122,11 +123,12 @@ func (s *Session) closeMailbox(cmd *Command, expunge bool) {
 		// RFC 9051 §6.4.1: CLOSE expunges silently.
 		snap := v.mbox.Current()
 		var del []UID
-		for _, m := range snap.msgs {
+		snap.Each(0, func(_ int, m *Message) bool {
 			if m.Flags&FlagDeleted != 0 {
 				del = append(del, m.UID)
 			}
-		}
+			return true
+		})
 		if len(del) > 0 {
 			if err := v.mbox.Store.Expunge(del); err != nil {
 				s.releaseMailbox()

@@ -82,10 +82,10 @@ func (s *Session) qresyncSelect(cmd *Command) {
 		set = cmd.QRKnownUIDs
 	}
 	s.vanishedEarlier(&set, cmd.QRModSeq)
-	for i := range v.snap.msgs {
-		m := &v.snap.msgs[i]
+	v.snap.Each(0, func(i int, m *Message) bool {
 		if m.ModSeq > cmd.QRModSeq {
 			s.fetchFlagsResponse(uint32(i+1), m)
 		}
-	}
+		return true
+	})
 }

@@ -194,7 +194,7 @@ func (s *Session) search(cmd *Command) {
 	seq := uint32(0)
 	pi := 0
 	for i := 0; i < n; i++ {
-		m := &v.snap.msgs[i]
+		m := v.snap.At(i)
 		for pi < len(v.pend) && v.pend[pi] < m.UID {
 			pi++
 		}

@@ -51,17 +51,20 @@ func (s *Session) sync(allowExpunge bool) {
 	}
 	if v.flagsLost {
 		n := v.knownLen()
-		for i := 0; i < n; i++ {
-			m := &v.snap.msgs[i]
+		v.snap.Each(0, func(i int, m *Message) bool {
+			if i >= n {
+				return false
+			}
 			if m.ModSeq > v.flagsSeen {
 				s.fetchFlagsResponse(v.seqOf(m.UID), m)
 			}
-		}
+			return true
+		})
 		v.flagsLost = false
 	} else {
 		for _, u := range v.pendFlags {
 			if i := v.snap.Index(u); i >= 0 {
-				s.fetchFlagsResponse(v.seqOf(u), &v.snap.msgs[i])
+				s.fetchFlagsResponse(v.seqOf(u), v.snap.At(i))
 			}
 		}
 	}
@@ -180,11 +183,13 @@ func (s *Session) forEach(set *SeqSet, uid bool, fn func(t target) bool) error {
 	}
 	rs := normRanges(buf[:0], set.Ranges, uint32(v.maxUID()))
 	n := v.knownLen()
-	msgs := v.snap.msgs[:n]
 	for _, r := range rs {
-		i := sort.Search(len(msgs), func(i int) bool { return msgs[i].UID >= UID(r.Start) })
-		for ; i < len(msgs) && msgs[i].UID <= UID(r.Stop); i++ {
-			m := &msgs[i]
+		i := v.snap.lowerBound(UID(r.Start))
+		for ; i < n; i++ {
+			m := v.snap.At(i)
+			if m.UID > UID(r.Stop) {
+				break
+			}
 			if !fn(target{seq: v.seqOf(m.UID), uid: m.UID, msg: m}) {
 				return nil
 			}
@@ -230,11 +235,12 @@ func (s *Session) expunge(cmd *Command) {
 			return
 		}
 	} else {
-		for i := range v.snap.msgs {
-			if v.snap.msgs[i].Flags&FlagDeleted != 0 {
-				del = append(del, v.snap.msgs[i].UID)
+		v.snap.Each(0, func(_ int, m *Message) bool {
+			if m.Flags&FlagDeleted != 0 {
+				del = append(del, m.UID)
 			}
-		}
+			return true
+		})
 	}
 	if len(del) > 0 {
 		if err := v.mbox.Store.Expunge(del); err != nil {
@@ -269,7 +275,7 @@ func (s *Session) store(cmd *Command) {
 		if !cmd.Silent {
 			for _, u := range uids {
 				idx := v.snap.Index(u)
-				s.fetchFlagsResponse(v.seqOf(u), &v.snap.msgs[idx])
+				s.fetchFlagsResponse(v.seqOf(u), v.snap.At(idx))
 				v.pendFlags = removeUID(v.pendFlags, u)
 			}
 		}
@@ -293,7 +299,7 @@ func (s *Session) store(cmd *Command) {
 				before[i] = ^Flags(0)
 				continue
 			}
-			before[i] = v.snap.msgs[v.snap.Index(u)].Flags
+			before[i] = v.snap.At(v.snap.Index(u)).Flags
 		}
 		flags := make([]string, len(cmd.Flags))
 		for i, f := range cmd.Flags {
@@ -310,7 +316,7 @@ func (s *Session) store(cmd *Command) {
 			if idx < 0 || containsUID(modified, u) {
 				continue
 			}
-			m := &v.snap.msgs[idx]
+			m := v.snap.At(idx)
 			if !cmd.Silent {
 				s.fetchFlagsResponse(v.seqOf(u), m)
 				v.pendFlags = removeUID(v.pendFlags, u)
@@ -358,7 +364,7 @@ func (s *Session) storeIsNoop(uids []UID, cmd *Command) bool {
 		}
 	}
 	for _, u := range uids {
-		m := &v.snap.msgs[v.snap.Index(u)]
+		m := v.snap.At(v.snap.Index(u))
 		if applyFlagNames(v.snap, m.Flags, cmd.Op, cmd.Flags) != m.Flags {
 			return false
 		}

@@ -102,17 +102,12 @@ func (v *view) knownLen() int {
 // count is the number of messages in the client's numbering.
 func (v *view) count() uint32 { return uint32(v.knownLen() + len(v.pend)) }
 
-// lowerBound is the index of the first message with UID >= u.
-func (s *Snapshot) lowerBound(u UID) int {
-	return sort.Search(len(s.msgs), func(i int) bool { return s.msgs[i].UID >= u })
-}
-
 // at maps a sequence number (1..count) to its UID and the message, which is
 // nil when the message was expunged (its UID is in pend).
 func (v *view) at(seq uint32) (UID, *Message) {
 	i := int(seq) - 1
 	if len(v.pend) == 0 {
-		m := &v.snap.msgs[i]
+		m := v.snap.At(i)
 		return m.UID, m
 	}
 	// k pend UIDs sit before the answer.
@@ -126,7 +121,7 @@ func (v *view) at(seq uint32) (UID, *Message) {
 			break
 		}
 	}
-	m := &v.snap.msgs[i-k]
+	m := v.snap.At(i - k)
 	return m.UID, m
 }
 
@@ -151,7 +146,7 @@ func (v *view) seqOf(u UID) uint32 {
 func (v *view) maxUID() UID {
 	var m UID
 	if n := v.knownLen(); n > 0 {
-		m = v.snap.msgs[n-1].UID
+		m = v.snap.At(n - 1).UID
 	}
 	if n := len(v.pend); n > 0 && v.pend[n-1] > m {
 		m = v.pend[n-1]
