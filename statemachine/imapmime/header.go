@@ -163,7 +163,6 @@ func (l *lexer) skipCFWS() (comment []byte) {
 // comment reads a (possibly nested) comment at l.i and returns its text.
 func (l *lexer) comment() []byte {
 	depth := 0
-	start := l.i + 1
 	var out []byte
 	for l.i < len(l.b) {
 		c := l.b[l.i]
@@ -185,7 +184,6 @@ func (l *lexer) comment() []byte {
 			depth--
 			l.i++
 			if depth == 0 {
-				_ = start
 				return unfold(out)
 			}
 			out = append(out, c)

@@ -16,9 +16,12 @@
 // every parameter, and well-defined results for broken MIME (unclosed
 // multiparts, prefix-matched boundaries, header-less parts). go-message's
 // reader normalises and rejects such input, so structure, header field
-// scanning and Content-* parameter parsing are done here. go-message is
-// used for what it does byte-exactly: charset conversion
-// (github.com/emersion/go-message/charset) when searching.
+// scanning and Content-* parameter parsing are done here, and so are the
+// transfer decoders (strict for BINARY, lenient for SEARCH) and the RFC 2047
+// decoder (mime.WordDecoder gives up on a whole value for one unknown
+// charset). go-message's charset package does the charset conversion to
+// UTF-8 (SEARCH, RFC 2231 parameter values); importing this package thus
+// sets message.CharsetReader for the program.
 package imapmime
 
 import "bytes"

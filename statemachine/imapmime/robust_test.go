@@ -75,9 +75,6 @@ func checkTree(p *Part, lo, hi uint32, depth int) error {
 		return fmt.Errorf("message with %d children", len(p.Children))
 	}
 	prev := p.Body
-	if p.IsMessage() {
-		prev = p.Body
-	}
 	for i := range p.Children {
 		c := &p.Children[i]
 		if err := checkTree(c, prev, p.End, depth+1); err != nil {
