@@ -402,6 +402,11 @@ type Mailbox struct {
 }
 
 // NewMailbox makes the live state of a mailbox whose current state is snap.
+// It assumes nothing about expunges before snap: ExpungedSince reports an
+// incomplete answer for any modseq below snap.HighestModSeq until the
+// backend calls RecordExpunged with what its log remembers (and floor 0 for
+// a mailbox that never lost a message), so QRESYNC falls back to the exact
+// superset instead of missing an expunge after a restart.
 func NewMailbox(name string, store MailboxStore, snap *Snapshot) *Mailbox {
 	m := &Mailbox{Name: name, Store: store}
 	m.cur.Store(snap)
