@@ -653,6 +653,12 @@ func (a *account) acquire(name string) (*mailbox, error) {
 		return nil, err
 	}
 	mb.live = statemachine.NewMailbox(e.name, mb, mb.head)
+	// QRESYNC: the expunges the logs remember, and from which modseq on.
+	for _, x := range mb.rec.expunges {
+		mb.live.RecordExpunged(x.uids, x.modseq, mb.rec.floor)
+	}
+	mb.live.RecordExpunged(nil, 0, mb.rec.floor)
+	mb.rec = nil
 	mb.refs = 1
 	a.open[e.id] = mb
 	return mb, nil

@@ -43,6 +43,7 @@ type mailbox struct {
 	tmpSeq   uint64
 	doomed   []statemachine.UID // expunged; files removed at close
 	batchArm bool
+	rec      *recovery // until the Mailbox is made
 
 	syncMu   sync.Mutex
 	syncCond sync.Cond
@@ -90,6 +91,7 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 		st.log.Warn("storage: recovery", "user", acct.name, "mailbox", name, "dir", mb.dir, "what", l)
 	}
 	mb.head = rep.snap
+	mb.rec = rep
 	f, err := st.fs.OpenAppend(mb.dir + "/log")
 	if err != nil {
 		return nil, err
@@ -761,7 +763,7 @@ func sortedUnique(uids []statemachine.UID) []statemachine.UID {
 func (mb *mailbox) status() statemachine.MailboxStatus {
 	h := mb.live.Current()
 	st := statemachine.MailboxStatus{Messages: uint32(h.Len()), UIDNext: h.UIDNext, UIDValidity: h.UIDValidity, HighestModSeq: h.HighestModSeq}
-	for _, m := range h.Messages() {
+	h.Each(0, func(_ int, m *statemachine.Message) bool {
 		if m.Flags&statemachine.FlagSeen == 0 {
 			st.Unseen++
 		}
@@ -769,7 +771,8 @@ func (mb *mailbox) status() statemachine.MailboxStatus {
 			st.Deleted++
 		}
 		st.Size += uint64(m.Size)
-	}
+		return true
+	})
 	return st
 }
 

@@ -22,6 +22,16 @@ type recovery struct {
 	problems  int      // findings that mean damage (not merely a crash)
 	lostBytes int      // log bytes that failed their checksums
 	logDamage bool     // "log" had damage: rotate it away after opening
+
+	// expunges lists the expunges the logs remember, for QRESYNC; floor is
+	// the modseq from which they are complete.
+	expunges []expungeRec
+	floor    uint64
+}
+
+type expungeRec struct {
+	uids   []statemachine.UID
+	modseq uint64
 }
 
 func (r *recovery) note(damage bool, format string, args ...any) {
@@ -325,6 +335,7 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 	// Replay log.1 (the segment before the last rotation), then log.
 	var logValid int
 	var logLen int
+	rep.floor = ^uint64(0)
 	for _, name := range []string{"log.1", "log"} {
 		b, err := readFile(fsys, dir+"/"+name)
 		if err != nil {
@@ -344,8 +355,14 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 		if debugRecovery != nil {
 			debugRecovery(dir, name, recs, base)
 		}
+		if len(recs) > 0 && rep.floor == ^uint64(0) {
+			rep.floor = recs[0].modseq
+		}
 		for _, r := range recs {
 			st.apply(r, base, rep)
+			if r.typ == recExpunge {
+				rep.expunges = append(rep.expunges, expungeRec{decodeUIDsBody(r.body), r.modseq})
+			}
 		}
 		if name == "log" {
 			logValid, logLen = valid, len(b)
@@ -418,6 +435,7 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 			st.gone[u] = true
 		}
 		repairs = appendLogRecord(repairs, recExpunge, modseq, encodeUIDsBody(missing))
+		rep.expunges = append(rep.expunges, expungeRec{missing, modseq})
 		rep.note(true, "%d message(s) had a record but no file; expunged: %v", len(missing), shortList(missing))
 	}
 	// Keyword bits in use whose names were lost get placeholders, before
@@ -521,6 +539,9 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 		}
 	}
 
+	if rep.lostBytes > 0 || rep.floor > st.modseq {
+		rep.floor = st.modseq // damaged or no logs: no complete expunge history
+	}
 	msgs := st.msgs[:0]
 	for _, m := range st.msgs {
 		if !st.gone[m.UID] {
