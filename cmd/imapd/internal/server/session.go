@@ -1,0 +1,176 @@
+package server
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"reflect"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/myriad-mail/myriad/cmd/imapd/internal/metrics"
+	"github.com/myriad-mail/myriad/netio"
+	"github.com/myriad-mail/myriad/statemachine"
+)
+
+// session wraps a statemachine.Session for netio: it keeps the state gauge
+// and the command counters, logs login and logout, and is the session's
+// Backend, so a login is checked by the rate limiter with the client's
+// address.
+type session struct {
+	sm      *statemachine.Session
+	srv     *Server
+	addr    netip.Addr
+	user    string
+	loginAt int64
+	in, out uint64
+	state   int8
+	tls     bool
+	tr      metrics.Tracker
+}
+
+var epoch = time.Now()
+
+func nanos() int64 { return int64(time.Since(epoch)) }
+
+func (s *Server) newSession(w statemachine.Waker, tlsOn bool) netio.Session {
+	ss := &session{srv: s, addr: peerAddr(w), state: -1, tls: tlsOn}
+	ss.sm = statemachine.NewSession(s.smcfg, ss, w, tlsOn)
+	ss.track()
+	return ss
+}
+
+// Login implements statemachine.Backend for this session.
+func (s *session) Login(user, password string) (statemachine.Account, error) {
+	acct, err := s.srv.limiter.Login(s.addr, user, password)
+	switch {
+	case err == nil:
+		s.user = user
+		s.loginAt = time.Now().Unix()
+		s.srv.metrics.Login("ok")
+		s.srv.log.Info("login", "user", user, "addr", s.addr, "tls", s.tls)
+	case err == statemachine.ErrAuthFailed:
+		s.srv.log.Info("login failed", "user", user, "addr", s.addr, "tls", s.tls)
+	default:
+		s.srv.log.Error("login error", "user", user, "addr", s.addr, "err", err)
+	}
+	return acct, err
+}
+
+func (s *session) track() {
+	st := int8(metrics.StateNotAuthenticated)
+	switch s.sm.State() {
+	case statemachine.StateAuthenticated:
+		st = metrics.StateAuthenticated
+	case statemachine.StateSelected:
+		st = metrics.StateSelected
+		if s.sm.Idling() {
+			st = metrics.StateIdle
+		}
+	case statemachine.StateLogout:
+		st = metrics.StateLogout
+	}
+	if st != s.state {
+		s.srv.metrics.SessionState(int(s.state), int(st))
+		s.state = st
+	}
+}
+
+func (s *session) Start(now int64, out []byte) []byte {
+	n := len(out)
+	out = s.sm.Start(now, out)
+	s.out += uint64(len(out) - n)
+	return out
+}
+
+func (s *session) Receive(now int64, in []byte, out []byte) ([]byte, statemachine.Effect) {
+	t := nanos()
+	s.tr.Input(in, t)
+	s.in += uint64(len(in))
+	n := len(out)
+	out, eff := s.sm.Receive(now, in, out)
+	s.out += uint64(len(out) - n)
+	s.tr.Output(out[n:], nanos(), s.srv.metrics.Done)
+	s.track()
+	return out, eff
+}
+
+func (s *session) Wake(now int64, out []byte) ([]byte, statemachine.Effect) {
+	n := len(out)
+	out, eff := s.sm.Wake(now, out)
+	s.out += uint64(len(out) - n)
+	s.track()
+	return out, eff
+}
+
+func (s *session) Tick(now int64, out []byte) ([]byte, statemachine.Effect) {
+	n := len(out)
+	out, eff := s.sm.Tick(now, out)
+	s.out += uint64(len(out) - n)
+	s.track()
+	return out, eff
+}
+
+func (s *session) Timeout() int64 { return s.sm.Timeout() }
+
+func (s *session) TLSReady() {
+	s.sm.TLSReady()
+	s.tls = true
+	s.tr.Reset()
+}
+
+func (s *session) Shutdown(out []byte) []byte {
+	n := len(out)
+	out = s.sm.Shutdown(out)
+	s.out += uint64(len(out) - n)
+	s.track()
+	return out
+}
+
+func (s *session) Close() {
+	s.sm.Close()
+	s.srv.metrics.SessionState(int(s.state), -1)
+	s.state = -1
+	if s.user != "" {
+		s.srv.log.Info("logout", "user", s.user, "addr", s.addr, "tls", s.tls,
+			"seconds", time.Now().Unix()-s.loginAt, "commands", s.tr.Count,
+			"bytes_in", s.in, "bytes_out", s.out)
+	}
+}
+
+var _ netio.Session = (*session)(nil)
+
+// peerAddr finds the client's address. netio's Factory does not pass it
+// (a gap reported to netio): when the Waker has no RemoteAddr method, the
+// connection's descriptor is read from the Waker (netio's conn, field fd)
+// and asked with getpeername(2), once per connection.
+func peerAddr(w statemachine.Waker) netip.Addr {
+	if ra, ok := w.(interface{ RemoteAddr() net.Addr }); ok {
+		if ta, ok := ra.RemoteAddr().(*net.TCPAddr); ok {
+			a, _ := netip.AddrFromSlice(ta.IP)
+			return a.Unmap()
+		}
+	}
+	v := reflect.ValueOf(w)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return netip.Addr{}
+	}
+	f := v.Elem().FieldByName("fd")
+	if !f.IsValid() || !f.CanInt() {
+		return netip.Addr{}
+	}
+	sa, err := unix.Getpeername(int(f.Int()))
+	if err != nil {
+		return netip.Addr{}
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+var _ = slog.LevelInfo
