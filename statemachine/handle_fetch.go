@@ -81,7 +81,7 @@ func (s *Session) fetch(cmd *Command) {
 		}
 	}
 	expunged := false
-	var failed error
+	var failed, binErr error
 	err := s.forEach(&cmd.Set, cmd.UID, func(t target) bool {
 		if t.msg == nil {
 			expunged = true
@@ -94,7 +94,7 @@ func (s *Session) fetch(cmd *Command) {
 		if addFlags || need.flags {
 			v.pendFlags = removeUID(v.pendFlags, t.uid)
 		}
-		if e := s.fetchOne(cmd, t, need, addFlags); e != nil {
+		if e := s.fetchOne(cmd, t, need, addFlags, &binErr); e != nil {
 			if e == ErrNoSuchMessage {
 				expunged = true
 				return true
@@ -113,6 +113,15 @@ func (s *Session) fetch(cmd *Command) {
 		return
 	}
 	s.sync(cmd.UID)
+	switch binErr {
+	case nil:
+	case imapmime.ErrUnknownCTE:
+		s.tagged(cmd.Tag, "NO", "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding")
+		return
+	default:
+		s.tagged(cmd.Tag, "NO", "[PARSE] Invalid data in MIME part")
+		return
+	}
 	if expunged {
 		s.tagged(cmd.Tag, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist")
 		return
@@ -122,7 +131,15 @@ func (s *Session) fetch(cmd *Command) {
 
 const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
 
-func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags bool) error {
+func (s *Session) appendBodyStructure(raw []byte, part *imapmime.Part, ext bool) []byte {
+	if s.rev2() {
+		// RFC 9051 §7.5.2 gives message/global an envelope and body too.
+		return imapmime.AppendBodyStructureRev2(s.out, raw, part, ext)
+	}
+	return imapmime.AppendBodyStructure(s.out, raw, part, ext)
+}
+
+func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags bool, binErr *error) error {
 	m := t.msg
 	var raw []byte
 	var part *imapmime.Part
@@ -184,11 +201,11 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 		case FetchBody:
 			sep()
 			s.out = append(s.out, "BODY "...)
-			s.out = imapmime.AppendBodyStructure(s.out, raw, part, false)
+			s.out = s.appendBodyStructure(raw, part, false)
 		case FetchBodyStructure:
 			sep()
 			s.out = append(s.out, "BODYSTRUCTURE "...)
-			s.out = imapmime.AppendBodyStructure(s.out, raw, part, true)
+			s.out = s.appendBodyStructure(raw, part, true)
 		case FetchRFC822:
 			sep()
 			s.out = append(s.out, "RFC822 "...)
@@ -210,28 +227,30 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 			s.out = imapmime.AppendSectionName(s.out, it.Section.Part, imapmime.Spec(it.Section.Spec), it.Section.Fields)
 			s.out = append(s.out, ']')
 			s.appendPartial(it, b, ok, false)
-		case FetchBinary:
-			sep()
+		case FetchBinary, FetchBinarySize:
 			b, decoded, err := imapmime.Binary(raw, part, it.Section.Part)
-			s.out = append(s.out, "BINARY["...)
+			if err != nil && err != imapmime.ErrNoPart {
+				// RFC 3516 §4.2: the command fails with UNKNOWN-CTE (or
+				// PARSE for undecodable data); the other items still go out.
+				if *binErr == nil {
+					*binErr = err
+				}
+				continue
+			}
+			sep()
+			if it.Kind == FetchBinarySize {
+				s.out = append(s.out, "BINARY.SIZE["...)
+			} else {
+				s.out = append(s.out, "BINARY["...)
+			}
 			s.out = imapmime.AppendSectionName(s.out, it.Section.Part, imapmime.SpecNone, nil)
 			s.out = append(s.out, ']')
-			if err != nil {
-				s.out = append(s.out, " NIL"...)
+			if it.Kind == FetchBinarySize {
+				s.out = append(s.out, ' ')
+				s.out = AppendNumber(s.out, uint64(len(b)))
 				continue
 			}
-			s.appendPartial(it, b, true, decoded)
-		case FetchBinarySize:
-			sep()
-			b, _, err := imapmime.Binary(raw, part, it.Section.Part)
-			s.out = append(s.out, "BINARY.SIZE["...)
-			s.out = imapmime.AppendSectionName(s.out, it.Section.Part, imapmime.SpecNone, nil)
-			s.out = append(s.out, "] "...)
-			if err != nil {
-				s.out = append(s.out, "NIL"...)
-				continue
-			}
-			s.out = AppendNumber(s.out, uint64(len(b)))
+			s.appendPartial(it, b, err == nil, decoded)
 		}
 	}
 	if need.modseq {
@@ -263,8 +282,10 @@ func (s *Session) appendPartial(it *FetchAtt, b []byte, ok, literal8 bool) {
 		b = b[off:end]
 	}
 	s.out = append(s.out, ' ')
-	if !ok {
-		s.out = append(s.out, "NIL"...)
+	if !ok || len(b) == 0 {
+		// A section that does not exist is sent as an empty string, as
+		// is an empty one.
+		s.out = append(s.out, `""`...)
 		return
 	}
 	if literal8 {

@@ -234,6 +234,10 @@ func (s *Session) statusResponse(name string, st MailboxStatus, items StatusItem
 	if items&StatusSize != 0 {
 		item("SIZE", st.Size)
 	}
+	if items&StatusAppendLimit != 0 {
+		// RFC 7889 §4: the limit for this mailbox (the server-wide one).
+		item("APPENDLIMIT", uint64(s.cfg.Limits.MaxLiteral))
+	}
 	if items&StatusHighestModSeq != 0 {
 		item("HIGHESTMODSEQ", st.HighestModSeq)
 	}

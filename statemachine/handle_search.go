@@ -129,7 +129,9 @@ func (c *searchMsg) match(k *SearchKey) bool {
 		if !c.load() {
 			return false
 		}
-		t, ok := imapmime.SentDate(c.raw, c.part)
+		// The date in the Date field's own zone (RFC 3501 §6.4.4:
+		// "disregarding time and timezone").
+		t, ok := imapmime.SentDay(c.raw, c.part)
 		if !ok {
 			return false
 		}
