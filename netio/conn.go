@@ -20,6 +20,7 @@ const (
 	fTLSMore                      // the tls.Conn may hold more plaintext
 	fInWheel                      // linked into the timer wheel
 	fLinger                       // the wheel deadline is the linger bound
+	fTrim                         // on the loop's list of TLS conns to trim when idle
 )
 
 // Cross-goroutine signal bits (conn.sig).

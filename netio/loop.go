@@ -39,6 +39,8 @@ type loop struct {
 	closing []*conn // to close at the end of the batch
 	pending []*conn // signalled connections taken from q, not yet handled
 	retry   []*conn // readable connections to read again next turn
+	trim    []*conn // TLS connections whose tls.Conn buffers to drop once idle
+	trimAt  int64
 	phead   int
 	nconns  int
 	paused  int
@@ -142,7 +144,7 @@ func (l *loop) run() {
 			timeout = 0
 		case l.stopping:
 			timeout = 100
-		case l.wheel.n > 0 || l.paused > 0:
+		case l.wheel.n > 0 || l.paused > 0 || len(l.trim) > 0:
 			timeout = 1000
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
@@ -156,6 +158,9 @@ func (l *loop) run() {
 		l.drain()
 		l.retryReads()
 		l.wheel.advance(l.now, l.fire)
+		if len(l.trim) > 0 {
+			l.sweepTrim()
+		}
 		if l.paused > 0 {
 			l.resumeListeners()
 		}

@@ -28,13 +28,12 @@ import (
 const clock0 = 1_700_000_000
 
 type testServer struct {
-	srv        *Server
-	hub        *fakeHub
-	addr       string // plaintext (STARTTLS)
-	tlsAddr    string // implicit TLS
-	clock      atomic.Int64
-	clientTLS  *tls.Config
-	shutdownOK bool
+	srv       *Server
+	hub       *fakeHub
+	addr      string // plaintext (STARTTLS)
+	tlsAddr   string // implicit TLS
+	clock     atomic.Int64
+	clientTLS *tls.Config
 }
 
 var (
@@ -605,6 +604,11 @@ func TestShutdown(t *testing.T) {
 	}
 	tc := ts.dialTLS(t)
 	tc.greeting(true)
+	stalled, err := net.Dial("tcp", ts.tlsAddr) // never says hello
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
 	busy := ts.dial(t)
 	busy.greeting(false)
 	busy.send("SLEEP 500\r\n")
@@ -630,8 +634,12 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown did not return")
 	}
-	if n := ts.hub.closes.Load(); n != 5 {
-		t.Fatalf("%d sessions closed, want 5", n)
+	if n := ts.hub.closes.Load(); n != 6 {
+		t.Fatalf("%d sessions closed, want 6", n)
+	}
+	stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(stalled); err != nil || len(b) != 0 {
+		t.Fatalf("stalled handshake: %q %v", b, err)
 	}
 	if st := ts.srv.Stats(); st.Sessions != 0 {
 		t.Fatalf("stats %+v", st)
@@ -640,4 +648,28 @@ func TestShutdown(t *testing.T) {
 		c.Close()
 		t.Fatal("still accepting after Shutdown")
 	}
+}
+
+// TestShutdownForced: when the context ends first, Shutdown closes what is
+// left, still waits for the step in flight, and reports the context error.
+func TestShutdownForced(t *testing.T) {
+	ts := startServer(t, nil)
+	busy := ts.dial(t)
+	busy.greeting(false)
+	busy.send("SLEEP 1000\r\n")
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := ts.srv.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d < 700*time.Millisecond {
+		t.Fatalf("Shutdown returned after %v, before the step in flight finished", d)
+	}
+	if n := ts.hub.closes.Load(); n != 1 {
+		t.Fatalf("%d sessions closed, want 1", n)
+	}
+	busy.expectEOF()
 }

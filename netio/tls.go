@@ -166,7 +166,11 @@ func (l *loop) tlsDecode(c *conn) bool {
 	if len(plain) == cap(plain) {
 		c.f |= fTLSMore
 	} else {
-		t.idle(l)
+		t.releaseEmpty(l)
+	}
+	if c.f&fTrim == 0 {
+		c.f |= fTrim
+		l.trim = append(l.trim, c)
 	}
 	if c.out != nil {
 		l.flush(c) // a KeyUpdate answer
@@ -223,16 +227,38 @@ func (t *tlsConn) feed(l *loop, data []byte) bool {
 	return true
 }
 
-// idle gives the raw buffer back when it is empty and drops what tls.Conn
-// keeps between records (see trimTLS).
-func (t *tlsConn) idle(l *loop) {
+// releaseEmpty gives the raw buffer back when everything in it was read.
+func (t *tlsConn) releaseEmpty(l *loop) {
 	t.mu.Lock()
 	if t.buf != nil && t.off == len(t.buf) {
 		l.pool.put(t.buf)
 		t.buf, t.off, t.whole = nil, 0, 0
 	}
 	t.mu.Unlock()
-	trimTLS(t.tc)
+}
+
+// sweepTrim trims the tls.Conns of connections that had no input for a
+// full second; busy ones stay on the list (they keep their buffers while
+// they work, so a command costs no allocation).
+func (l *loop) sweepTrim() {
+	if l.now == l.trimAt {
+		return
+	}
+	l.trimAt = l.now
+	keep := l.trim[:0]
+	for _, c := range l.trim {
+		switch {
+		case c.f&fClosed != 0 || c.tls == nil:
+			c.f &^= fTrim
+		case c.lastActive < l.now-1 && c.f&(fBusy|fTLSMore) == 0:
+			c.f &^= fTrim
+			trimTLS(c.tls.tc)
+		default:
+			keep = append(keep, c)
+		}
+	}
+	clear(l.trim[len(keep):])
+	l.trim = keep
 }
 
 func (t *tlsConn) abort() {
