@@ -153,6 +153,7 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 			part = imapmime.Parse(raw)
 		}
 	}
+	start := len(s.out)
 	s.out = append(s.out, "* "...)
 	s.out = AppendNumber(s.out, uint64(t.seq))
 	s.out = append(s.out, " FETCH ("...)
@@ -252,6 +253,12 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 			}
 			s.appendPartial(it, b, err == nil, decoded)
 		}
+	}
+	if !sp && !need.modseq {
+		// Nothing to send for this message (every item failed): an
+		// empty FETCH response is not valid syntax.
+		s.out = s.out[:start]
+		return nil
 	}
 	if need.modseq {
 		sep()
