@@ -1,0 +1,44 @@
+package fuzz
+
+import (
+	"flag"
+	"strings"
+)
+
+// Open findings in other packages (docs/FUZZING.md, "Findings") are
+// tolerated by the targets, so that CI stays green and fuzzing goes on past
+// them, until their owners fix them; each tolerance names its finding.
+// go test ./fuzz -strict turns every tolerance off: the committed
+// regression inputs of open findings then fail.
+var strict = flag.Bool("strict", false, "fail on the open findings the targets otherwise tolerate")
+
+// knownFatalAfterLongLine (finding F1, statemachine/frame.go): a line over
+// MaxLine that announces a non-synchronizing literal over the limits gives
+// FrameBad and then FrameFatal when the line arrives in pieces, but only
+// FrameFatal (with the tag) when it arrives whole. The tolerance drops a
+// "line too long" Bad right before a Fatal and the Fatal's tag.
+func knownFatalAfterLongLine(events []string) []string {
+	if *strict {
+		return events
+	}
+	out := make([]string, 0, len(events))
+	for i, e := range events {
+		if strings.HasPrefix(e, "Bad ") && strings.Contains(e, "Command line too long") && i+1 < len(events) && strings.HasPrefix(events[i+1], "Fatal ") {
+			continue
+		}
+		if strings.HasPrefix(e, "Fatal ") {
+			if j := strings.Index(e, " size="); j >= 0 {
+				e = "Fatal" + e[j:]
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// knownNULInLiteral (finding F2, statemachine/handle_fetch.go): FETCH
+// BODY[], RFC822, BODY[TEXT] and BINARY[] of a part whose content transfer
+// encoding is the identity send a message that holds NUL (APPENDed as
+// literal8) in a plain {n} literal; RFC 9051 §4.3 excludes NUL from
+// literals, RFC 3516 §4.3 asks for literal8 (~{n}).
+func knownNULInLiteral() bool { return !*strict }
