@@ -43,4 +43,4 @@ bench:
 # bench-sessions: hold N sessions (logged in, INBOX selected, IDLE) in one
 # process and print heap bytes per session.
 bench-sessions:
-	MYRIAD_SESSIONS=$(N) $(GO) test -run '^TestHoldSessions$$' -count=1 -v -timeout 60m ./statemachine | grep -E '^sessions:'
+	MYRIAD_SESSIONS=$(N) MYRIAD_USERS=$(USERS) $(GO) test -run '^TestHoldSessions$$' -count=1 -v -timeout 60m ./statemachine | grep -E '^sessions:'

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	sm "github.com/myriad-mail/myriad/statemachine"
 	"github.com/myriad-mail/myriad/statemachine/memstore"
@@ -73,9 +74,11 @@ type countingWaker struct{ n int }
 func (w *countingWaker) Wake() { w.n++ }
 
 // TestHoldSessions holds many sessions in one process, each logged in with
-// INBOX selected and in IDLE, and reports heap bytes per session. make
-// bench-sessions N=1000000 runs it at scale (MYRIAD_SESSIONS); by default it
-// holds 20,000 so that `make test` stays fast.
+// INBOX selected and in IDLE, and reports heap bytes per session and the time
+// to deliver one message and wake (and step) every session watching that
+// mailbox. make bench-sessions N=1000000 [USERS=1] runs it at scale
+// (MYRIAD_SESSIONS, MYRIAD_USERS; users default to N/10, at most 1,000,000);
+// by default it holds 20,000 so that `make test` stays fast.
 func TestHoldSessions(t *testing.T) {
 	n := 20000
 	if v := os.Getenv("MYRIAD_SESSIONS"); v != "" {
@@ -87,6 +90,14 @@ func TestHoldSessions(t *testing.T) {
 	users := n / 10
 	if users > 1000000 {
 		users = 1000000
+	}
+	if v := os.Getenv("MYRIAD_USERS"); v != "" {
+		// MYRIAD_USERS=1 puts every session on one mailbox: the fan-out
+		// worst case.
+		var err error
+		if users, err = strconv.Atoi(v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if users < 1 {
 		users = 1
@@ -134,6 +145,7 @@ func TestHoldSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	if _, err := acct.Append("INBOX", nil, 0, []byte("Subject: x\r\n\r\ny\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +159,11 @@ func TestHoldSessions(t *testing.T) {
 			woken++
 		}
 	}
+	wakeAll := time.Since(start)
 	if want := (n + users - 1) / users; woken != want {
 		t.Fatalf("woke %d sessions, want %d", woken, want)
 	}
-	fmt.Printf("sessions: %d heap_bytes_per_session: %.0f\n", n, perSession)
+	fmt.Printf("sessions: %d heap_bytes_per_session: %.0f wake_all_ms: %.3f watchers: %d\n", n, perSession, float64(wakeAll.Microseconds())/1000, woken)
 	if perSession > 1024 {
 		t.Errorf("heap per idle session %.0f B, budget 1024 B", perSession)
 	}
