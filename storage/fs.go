@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"golang.org/x/sys/unix"
 )
 
 // FS is every way the store reaches the disk. Paths use "/" and are relative
@@ -53,6 +55,14 @@ type File interface {
 	// Size returns the current length of the file.
 	Size() (int64, error)
 	Close() error
+}
+
+// SyncAller is implemented by an FS that can make everything written to it
+// so far durable in one call. APPEND uses it for group commit: concurrent
+// writers' message files, directory entries and log share one sync instead
+// of one fsync per file.
+type SyncAller interface {
+	SyncAll() error
 }
 
 // errNotExist is returned (wrapped) for a missing file by every FS; test it
@@ -153,6 +163,18 @@ func (o *OSFS) SyncDir(name string) error {
 		err = cerr
 	}
 	return err
+}
+
+// SyncAll implements SyncAller with syncfs(2), which flushes and waits for
+// every dirty file, inode and directory of the file system holding Root
+// (since Linux 5.8 it also reports write-back errors).
+func (o *OSFS) SyncAll() error {
+	f, err := os.Open(o.Root)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return os.NewSyscallError("syncfs", unix.Syncfs(int(f.Fd())))
 }
 
 // readFile reads a whole file.

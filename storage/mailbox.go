@@ -218,14 +218,9 @@ func (mb *mailbox) batchFlush() {
 	if mb.broken != nil {
 		return
 	}
-	if mb.dirDirty {
-		mb.dirDirty = false
-		if err := mb.st.fs.SyncDir(mb.dir + "/m"); err != nil {
-			mb.broken = err
-			return
-		}
-	}
-	if err := mb.log.Sync(); err != nil {
+	dir := mb.dirDirty
+	mb.dirDirty = false
+	if err := mb.syncFiles(dir, mb.log); err != nil {
 		mb.broken = err
 	}
 }
@@ -250,13 +245,7 @@ func (mb *mailbox) waitDurable(seq uint64) error {
 		target, dir, f := mb.written, mb.dirDirty, mb.log
 		mb.dirDirty = false
 		mb.syncMu.Unlock()
-		var err error
-		if dir {
-			err = mb.st.fs.SyncDir(mb.dir + "/m")
-		}
-		if err == nil {
-			err = f.Sync()
-		}
+		err := mb.syncFiles(dir, f)
 		mb.syncMu.Lock()
 		mb.syncing = false
 		if err != nil {
@@ -273,6 +262,22 @@ func (mb *mailbox) waitDurable(seq uint64) error {
 		mb.syncCond.Broadcast()
 	}
 	return nil
+}
+
+// syncFiles makes the log durable and, when messages were added since the
+// last sync (added), their files and the entries of m/ too: with an FS that
+// can sync everything at once (Linux syncfs), one call covers all of them;
+// otherwise each file was fsynced by its writer and m/ is fsynced here.
+func (mb *mailbox) syncFiles(added bool, log File) error {
+	if added && mb.st.syncAll != nil {
+		return mb.st.barrier.sync(mb.st.syncAll.SyncAll)
+	}
+	if added {
+		if err := mb.st.fs.SyncDir(mb.dir + "/m"); err != nil {
+			return err
+		}
+	}
+	return log.Sync()
 }
 
 // finish waits for seq and then, outside the commit path, rotates the log if
@@ -526,7 +531,7 @@ func (mb *mailbox) writeTemp(m *newMsg) error {
 		f.Close()
 		return err
 	}
-	if mb.st.cfg.Fsync != FsyncNever && !mb.st.cfg.PlantedBugSkipFsync {
+	if mb.st.cfg.Fsync != FsyncNever && !mb.st.cfg.PlantedBugSkipFsync && mb.st.syncAll == nil {
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return err
@@ -551,6 +556,14 @@ func (mb *mailbox) add(msgs []newMsg) ([]statemachine.UID, uint32, error) {
 	}
 	for i := range msgs {
 		if err := mb.writeTemp(&msgs[i]); err != nil {
+			cleanup()
+			return nil, 0, err
+		}
+	}
+	if mb.st.syncAll != nil && mb.st.cfg.Fsync != FsyncNever && !mb.st.cfg.PlantedBugSkipFsync {
+		// The files' data must be durable before their names are: one
+		// sync shared with every concurrent writer of the store.
+		if err := mb.st.barrier.sync(mb.st.syncAll.SyncAll); err != nil {
 			cleanup()
 			return nil, 0, err
 		}

@@ -38,6 +38,8 @@ type MemFS struct {
 	root *memNode
 	gen  int // crash generation; handles of older generations are dead
 
+	dirty map[*memNode]bool // nodes with changes not yet durable, for SyncAll
+
 	// Ops counts mutating operations (writes, syncs, renames, ...); tests
 	// use it to pick crash points.
 	Ops int
@@ -84,7 +86,7 @@ func newMemDir() *memNode {
 
 // NewMemFS returns an empty MemFS.
 func NewMemFS(opts MemFSOptions) *MemFS {
-	return &MemFS{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), root: newMemDir()}
+	return &MemFS{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), root: newMemDir(), dirty: map[*memNode]bool{}}
 }
 
 func splitPath(name string) []string {
@@ -123,6 +125,11 @@ func (m *MemFS) lookup(name string) (*memNode, error) {
 		d = n
 	}
 	return d, nil
+}
+
+func (m *MemFS) setEntry(d *memNode, name string, n *memNode) {
+	m.dirty[d] = true
+	d.set(name, n)
 }
 
 func (d *memNode) set(name string, n *memNode) {
@@ -172,13 +179,14 @@ func (m *MemFS) open(name string, create, trunc, app, ro bool) (File, error) {
 			return nil, err
 		}
 		n = &memNode{appendOnly: true}
-		d.set(base, n)
+		m.setEntry(d, base, n)
 	} else if trunc {
 		if err := m.op(); err != nil {
 			return nil, err
 		}
 		n.data = n.data[:0:0]
 		n.appendOnly = false
+		m.dirty[n] = true
 	}
 	return &memFile{m: m, n: n, gen: m.gen, append: app, ro: ro}, nil
 }
@@ -217,6 +225,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	n := f.n
+	f.m.dirty[n] = true
 	if f.append {
 		f.pos = int64(len(n.data))
 	}
@@ -260,13 +269,43 @@ func (f *memFile) Sync() error {
 	if err := f.m.op(); err != nil {
 		return err
 	}
-	n := f.n
+	f.n.syncFile()
+	delete(f.m.dirty, f.n)
+	return nil
+}
+
+func (n *memNode) syncFile() {
 	if n.appendOnly && len(n.durable) <= len(n.data) {
 		n.durable = append(n.durable, n.data[len(n.durable):]...)
 	} else {
 		n.durable = append([]byte(nil), n.data...)
 	}
 	n.appendOnly = true
+}
+
+func (d *memNode) syncDir() {
+	d.durableEntries = make(map[string]*memNode, len(d.entries))
+	for k, v := range d.entries {
+		d.durableEntries[k] = v
+	}
+	d.pending = nil
+}
+
+// SyncAll implements SyncAller: every file and directory becomes durable.
+func (m *MemFS) SyncAll() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.op(); err != nil {
+		return err
+	}
+	for n := range m.dirty {
+		if n.dir {
+			n.syncDir()
+		} else {
+			n.syncFile()
+		}
+	}
+	m.dirty = map[*memNode]bool{}
 	return nil
 }
 
@@ -280,6 +319,7 @@ func (f *memFile) Truncate(size int64) error {
 		return err
 	}
 	n := f.n
+	f.m.dirty[n] = true
 	if size < int64(len(n.data)) {
 		n.data = n.data[:size:size]
 		n.appendOnly = false
@@ -337,10 +377,11 @@ func (m *MemFS) Rename(oldname, newname string) error {
 		delete(od.entries, ob)
 		od.entries[nb] = n
 		od.pending = append(od.pending, dirOp{name: nb, node: n, from: ob})
+		m.dirty[od] = true
 		return nil
 	}
-	od.set(ob, nil)
-	nd.set(nb, n)
+	m.setEntry(od, ob, nil)
+	m.setEntry(nd, nb, n)
 	return nil
 }
 
@@ -362,7 +403,7 @@ func (m *MemFS) Remove(name string) error {
 	if err := m.op(); err != nil {
 		return err
 	}
-	d.set(b, nil)
+	m.setEntry(d, b, nil)
 	return nil
 }
 
@@ -383,7 +424,7 @@ func (m *MemFS) RemoveAll(name string) error {
 	if err := m.op(); err != nil {
 		return err
 	}
-	d.set(b, nil)
+	m.setEntry(d, b, nil)
 	return nil
 }
 
@@ -418,7 +459,7 @@ func (m *MemFS) MkdirAll(name string) error {
 				return err
 			}
 			n = newMemDir()
-			d.set(p, n)
+			m.setEntry(d, p, n)
 		} else if !n.dir {
 			return fmt.Errorf("storage: memfs: %s is not a directory", p)
 		}
@@ -441,11 +482,8 @@ func (m *MemFS) SyncDir(name string) error {
 	if err := m.op(); err != nil {
 		return err
 	}
-	d.durableEntries = make(map[string]*memNode, len(d.entries))
-	for k, v := range d.entries {
-		d.durableEntries[k] = v
-	}
-	d.pending = nil
+	d.syncDir()
+	delete(m.dirty, d)
 	return nil
 }
 
@@ -455,6 +493,7 @@ func (m *MemFS) Crash() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
+	m.dirty = map[*memNode]bool{}
 	seen := map[*memNode]bool{}
 	m.crashDir(m.root, seen)
 }
@@ -606,6 +645,9 @@ func (m *MemFS) Clone(seed uint64) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := NewMemFS(m.opts)
+	for n := range m.dirty {
+		c.dirty[n] = true // remapped below
+	}
 	c.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	copies := map[*memNode]*memNode{}
 	var cp func(n *memNode) *memNode
@@ -637,5 +679,12 @@ func (m *MemFS) Clone(seed uint64) *MemFS {
 		return x
 	}
 	c.root = cp(m.root)
+	dirty := map[*memNode]bool{}
+	for n := range c.dirty {
+		if x, ok := copies[n]; ok {
+			dirty[x] = true
+		}
+	}
+	c.dirty = dirty
 	return c
 }

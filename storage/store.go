@@ -73,6 +73,10 @@ type Config struct {
 	// Now is the clock, read only to seed UIDVALIDITY for new mailboxes
 	// (default time.Now); the simulator passes its virtual clock.
 	Now func() time.Time
+	// PerFileFsync makes every message file fsync itself even when the FS
+	// can sync everything at once (SyncAller, Linux syncfs), which is the
+	// default way APPEND shares one sync among concurrent writers.
+	PerFileFsync bool
 	// PlantedBugSkipFsync acknowledges changes without any fsync. It exists
 	// only so that crash tests and the simulator can prove they detect lost
 	// acknowledged changes; never set it otherwise.
@@ -85,6 +89,9 @@ type Store struct {
 	fs    FS
 	log   *slog.Logger
 	users *userDB
+
+	syncAll SyncAller // nil: fsync file by file
+	barrier syncGroup // shares SyncAll calls among concurrent writers
 
 	mu       sync.Mutex
 	accounts map[string]*account
@@ -125,6 +132,9 @@ func Open(cfg Config) (*Store, error) {
 		cfg.Now = time.Now
 	}
 	s := &Store{cfg: cfg, fs: cfg.FS, log: cfg.Logger, accounts: map[string]*account{}}
+	if sa, ok := cfg.FS.(SyncAller); ok && !cfg.PerFileFsync {
+		s.syncAll = sa
+	}
 	if err := s.fs.MkdirAll("u"); err != nil {
 		return nil, err
 	}
@@ -184,3 +194,44 @@ func (s *Store) Close() error {
 }
 
 var _ statemachine.Backend = (*Store)(nil)
+
+// syncGroup lets concurrent callers share one call of a sync function: a
+// caller returns after a call that started after it arrived has finished.
+// The first caller that finds no call running makes it; the others wait.
+type syncGroup struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started uint64
+	done    uint64
+	running bool
+	err     error // sticky: after a failed sync nothing is known
+}
+
+func (g *syncGroup) sync(fn func() error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	need := g.started + 1
+	for g.done < need && g.err == nil {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		my := g.started
+		g.mu.Unlock()
+		err := fn()
+		g.mu.Lock()
+		g.running = false
+		if err != nil {
+			g.err = err
+		} else {
+			g.done = my
+		}
+		g.cond.Broadcast()
+	}
+	return g.err
+}

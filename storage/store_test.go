@@ -23,12 +23,12 @@ func TestNewUserMailboxes(t *testing.T) {
 	got := fmt.Sprint(list)
 	sub := statemachine.AttrSubscribed | statemachine.AttrHasNoChildren
 	want := fmt.Sprint([]statemachine.MailboxInfo{
-		{"Archive", statemachine.AttrArchive | sub},
-		{"Drafts", statemachine.AttrDrafts | sub},
-		{"INBOX", sub},
-		{"Junk", statemachine.AttrJunk | sub},
-		{"Sent", statemachine.AttrSent | sub},
-		{"Trash", statemachine.AttrTrash | sub},
+		{Name: "Archive", Attrs: statemachine.AttrArchive | sub},
+		{Name: "Drafts", Attrs: statemachine.AttrDrafts | sub},
+		{Name: "INBOX", Attrs: sub},
+		{Name: "Junk", Attrs: statemachine.AttrJunk | sub},
+		{Name: "Sent", Attrs: statemachine.AttrSent | sub},
+		{Name: "Trash", Attrs: statemachine.AttrTrash | sub},
 	})
 	if got != want {
 		t.Fatalf("list:\n got %s\nwant %s", got, want)
