@@ -421,7 +421,11 @@ func deliverLMTP(c *config.Config, user, from string, msg []byte) int {
 	if err := cl.Mail(from, nil); err != nil {
 		return code(err)
 	}
-	if err := cl.Rcpt(user, nil); err != nil {
+	rcpt := user
+	if !strings.Contains(rcpt, "@") {
+		rcpt += "@localhost" // LMTP wants an address; the server falls back to the local part
+	}
+	if err := cl.Rcpt(rcpt, nil); err != nil {
 		return code(err)
 	}
 	w, err := cl.Data()

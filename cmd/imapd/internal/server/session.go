@@ -46,6 +46,7 @@ func (s *session) Login(user, password string) (statemachine.Account, error) {
 	acct, err := s.srv.limiter.Login(s.addr, user, password)
 	switch {
 	case err == nil:
+		acct = copyingAccount{acct}
 		s.user = user
 		s.loginAt = time.Now().Unix()
 		s.srv.metrics.Login("ok")
@@ -140,6 +141,18 @@ func (s *session) Close() {
 }
 
 var _ netio.Session = (*session)(nil)
+
+// copyingAccount copies an APPENDed message before the store sees it. The
+// session hands Append a view into the connection's read buffer, which netio
+// reuses after the step, and storage keeps the slice in its message cache
+// (mailbox.addLocked → putCache): a later FETCH then returned the message
+// overwritten by later input. Until the Backend contract says who copies
+// (reported to statemachine and storage), the copy is made here.
+type copyingAccount struct{ statemachine.Account }
+
+func (a copyingAccount) Append(mailbox string, flags []string, date int64, message []byte) (statemachine.AppendResult, error) {
+	return a.Account.Append(mailbox, flags, date, append([]byte(nil), message...))
+}
 
 // peerAddr finds the client's address. netio's Factory does not pass it
 // (a gap reported to netio): when the Waker has no RemoteAddr method, the
