@@ -32,16 +32,16 @@ const (
 	sigDead                      // closed: Wake is a no-op
 )
 
-// conn is one connection: about 100 bytes, plus the session. It is also the
+// conn is one connection: 112 bytes, plus the session. It is also the
 // session's statemachine.Waker.
 type conn struct {
 	fd    int32
 	f     uint16
 	sig   atomic.Uint32
+	off   int32 // bytes of out already written (out is bounded by MaxOutput plus one step's output)
 	l     *loop
 	sess  Session
 	out   []byte // pending output (borrowed from the loop's pool), nil if none
-	off   int    // bytes of out already written
 	tls   *tlsConn
 	tnext *conn // timer wheel links
 	tprev *conn

@@ -520,7 +520,7 @@ func (l *loop) emit(c *conn, out []byte, owned bool) {
 }
 
 func (l *loop) checkBound(c *conn) {
-	if c.out != nil && len(c.out)-c.off > l.s.cfg.MaxOutput {
+	if c.out != nil && len(c.out)-int(c.off) > l.s.cfg.MaxOutput {
 		l.Overflows.Add(1)
 		l.markClose(c)
 	}
@@ -568,8 +568,8 @@ func (l *loop) flush(c *conn) {
 	if n < 0 {
 		return
 	}
-	c.off += n
-	if c.off < len(c.out) {
+	c.off += int32(n)
+	if int(c.off) < len(c.out) {
 		return // EPOLLOUT brings us back
 	}
 	l.pool.put(c.out)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/myriad-mail/myriad/statemachine"
 )
@@ -194,5 +195,12 @@ func TestHelperIdleClients(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin)
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// TestConnSize keeps the per-connection struct in the 112-byte size class.
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(conn{}); n > 112 {
+		t.Fatalf("conn is %d bytes, want <= 112", n)
 	}
 }
