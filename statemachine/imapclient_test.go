@@ -1667,6 +1667,13 @@ func TestIMAPClientFetch(t *testing.T) {
 		if len(msgs) != 1 || msgs[0].UID != 3 {
 			t.Errorf("UID FETCH 3,7,99: %+v", msgs)
 		}
+		// Without .PEEK: \Seen is set and reported with the UID.
+		subj := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}}
+		msgs = icFetch(t, c, imap.UIDSetNum(2), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{subj}})
+		if len(msgs) != 1 || msgs[0].UID != 2 || string(msgs[0].FindBodySection(subj)) != "Subject: Quarterly report\r\n\r\n" {
+			t.Fatalf("UID FETCH 2 BODY[HEADER.FIELDS (Subject)]: %+v", msgs)
+		}
+		icWantFlags(t, "UID FETCH 2 BODY[...] response", msgs[0].Flags, imap.FlagImportant, imap.FlagFlagged, imap.FlagSeen)
 		sec := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}}
 		msgs = icFetch(t, c, imap.UIDSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{sec}})
 		if len(msgs) != 1 || string(msgs[0].FindBodySection(sec)) != "Message-ID: <msg1@example.org>\r\n\r\n" {
@@ -1988,6 +1995,15 @@ func TestIMAPClientCopyMove(t *testing.T) {
 		// The source is unchanged.
 		if mb := c.Mailbox(); mb.NumMessages != 3 {
 			t.Errorf("INBOX after COPY: %d messages", mb.NumMessages)
+		}
+		// Non-contiguous source: the UID lists pair up in order.
+		junkV := icStatus(t, c, "Junk").UIDValidity
+		d, err = c.Copy(imap.SeqSetNum(1, 3), "Junk").Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.UIDValidity != junkV || !slices.Equal(icUIDs(d.SourceUIDs), []imap.UID{1, 3}) || !slices.Equal(icUIDs(d.DestUIDs), []imap.UID{1, 2}) {
+			t.Errorf("COPY 1,3 Junk: COPYUID %d %v %v, want %d 1,3 1:2", d.UIDValidity, d.SourceUIDs, d.DestUIDs, junkV)
 		}
 		_, err = c.Copy(imap.SeqSetNum(1), "Nope").Wait()
 		icWantErr(t, "COPY to missing mailbox", err, imap.StatusResponseTypeNo, imap.ResponseCodeTryCreate)
@@ -2324,6 +2340,15 @@ func TestIMAPClientConcurrent(t *testing.T) {
 	}
 	if got := icDrain(w0.u.expunges); len(got) != 0 {
 		t.Errorf("EXPUNGE %v sent during FETCH", got)
+	}
+	// Nor during STORE by sequence number.
+	w1 := ws[1]
+	if err := w1.c.Store(imap.SeqSetNum(3), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
+		Flags: []imap.Flag{imap.FlagAnswered}}, nil).Close(); err != nil {
+		t.Fatalf("STORE 3 before NOOP: %v", err)
+	}
+	if got := icDrain(w1.u.expunges); len(got) != 0 {
+		t.Errorf("EXPUNGE %v sent during STORE", got)
 	}
 	// The append may be announced, counting the expunged message that
 	// the client still numbers: 4.
