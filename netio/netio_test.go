@@ -673,3 +673,29 @@ func TestShutdownForced(t *testing.T) {
 	}
 	busy.expectEOF()
 }
+
+// TestShutdownNotStarted: Shutdown of a server that never started closes its
+// listening sockets and returns; Start afterwards fails.
+func TestShutdownNotStarted(t *testing.T) {
+	srv, err := NewServer(Config{Loops: 2}, newHub().factory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := srv.Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", a.String(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("listener still open")
+	}
+	if err := srv.Start(); err != ErrServerClosed {
+		t.Fatalf("Start after Shutdown: %v", err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

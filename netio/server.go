@@ -24,10 +24,13 @@ type Server struct {
 	addrs   []net.Addr
 
 	started  atomic.Bool
+	running  atomic.Bool // the loops run
 	stopping atomic.Bool
 	forced   atomic.Bool
 	loopsWG  sync.WaitGroup
 	done     chan struct{}
+
+	releaseOnce sync.Once
 }
 
 // NewServer makes a server whose sessions come from f.
@@ -169,17 +172,24 @@ func listenSocket(ip net.IP, port int) (int, unix.Sockaddr, error) {
 // Addrs returns the bound addresses of the listeners, in Listen order.
 func (s *Server) Addrs() []net.Addr { return s.addrs }
 
-// Start starts the workers and the loops; it returns at once.
+// Start starts the workers and the loops; it returns at once. Start and
+// Shutdown must not be called concurrently.
 func (s *Server) Start() error {
+	if s.stopping.Load() {
+		return ErrServerClosed
+	}
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrServerStarted
 	}
-	s.workers.start(s.cfg.Workers)
 	for _, l := range s.loops {
 		if err := l.addListeners(); err != nil {
+			s.stopping.Store(true)
+			s.release()
 			return err
 		}
 	}
+	s.workers.start(s.cfg.Workers)
+	s.running.Store(true)
 	s.loopsWG.Add(len(s.loops))
 	for _, l := range s.loops {
 		go l.run()
@@ -195,12 +205,14 @@ func (s *Server) Start() error {
 // (Session.Shutdown), flushes it, lets steps in flight finish, closes every
 // connection and returns. If ctx ends first, the connections still open are
 // closed at once (steps in flight still finish) and ctx.Err() is returned.
+// On a server that was never started it closes the listeners.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if !s.started.Load() {
-		return ErrServerClosed
-	}
 	if !s.stopping.CompareAndSwap(false, true) {
 		<-s.done
+		return nil
+	}
+	if !s.started.Load() || !s.running.Load() {
+		s.release() // never started, or Start failed: only sockets to close
 		return nil
 	}
 	for _, l := range s.loops {
@@ -219,6 +231,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.workers.stop()
 	return err
+}
+
+// release closes the sockets of a server whose loops never ran.
+func (s *Server) release() {
+	s.releaseOnce.Do(func() {
+		for _, l := range s.loops {
+			l.closeFDs()
+		}
+		close(s.done)
+	})
 }
 
 // Counters returns each loop's counters.
