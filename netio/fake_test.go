@@ -22,18 +22,21 @@ import (
 //	LEN             -> the length of the next line (not echoed): "LEN <n>"
 //	TIMEOUT <s>     -> sets Timeout, EffTimerChanged
 //	SLEEP <ms>      -> sleeps in Receive (a slow storage call), then "SLEPT"
+//	WATCH           -> watches the hub's mailbox (unwatched on Close), "OK watching"
 type fakeSession struct {
-	id      int
-	w       statemachine.Waker
-	tls     bool
-	partial []byte
-	idle    bool
-	wakes   int
-	timeout int64
-	lenNext bool
-	inRecv  atomic.Int32
-	closed  atomic.Bool
-	h       *fakeHub
+	slot     int32
+	watching bool
+	id       int
+	w        statemachine.Waker
+	tls      bool
+	partial  []byte
+	idle     bool
+	wakes    int
+	timeout  int64
+	lenNext  bool
+	inRecv   atomic.Int32
+	closed   atomic.Bool
+	h        *fakeHub
 }
 
 // fakeHub records the sessions a server made.
@@ -45,9 +48,15 @@ type fakeHub struct {
 	overlap  atomic.Int32 // Receive entered twice at once (must stay 0)
 	closes   atomic.Int32
 	closedCh chan int
+	mbox     *statemachine.Mailbox
 }
 
-func newHub() *fakeHub { return &fakeHub{closedCh: make(chan int, 100000)} }
+func newHub() *fakeHub {
+	return &fakeHub{
+		closedCh: make(chan int, 100000),
+		mbox:     statemachine.NewMailbox("INBOX", nil, statemachine.NewSnapshot(1, 1, 1, nil, nil)),
+	}
+}
 
 func (h *fakeHub) factory(w statemachine.Waker, tlsOn bool) Session {
 	h.mu.Lock()
@@ -128,6 +137,10 @@ func (s *fakeSession) line(line, out []byte) ([]byte, statemachine.Effect) {
 	case "TIMEOUT":
 		s.timeout, _ = strconv.ParseInt(string(arg), 10, 64)
 		return append(out, "OK timeout\r\n"...), statemachine.EffTimerChanged
+	case "WATCH":
+		s.h.mbox.Watch(s.w, &s.slot)
+		s.watching = true
+		return append(out, "OK watching\r\n"...), 0
 	case "SLEEP":
 		ms, _ := strconv.Atoi(string(arg))
 		time.Sleep(time.Duration(ms) * time.Millisecond)
@@ -163,6 +176,9 @@ func (s *fakeSession) Shutdown(out []byte) []byte {
 func (s *fakeSession) Close() {
 	if s.closed.Swap(true) {
 		panic("Close twice")
+	}
+	if s.watching {
+		s.h.mbox.Unwatch(&s.slot)
 	}
 	s.h.closes.Add(1)
 	s.h.closedCh <- s.id

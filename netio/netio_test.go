@@ -699,3 +699,60 @@ func TestShutdownNotStarted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMailboxWake: a change published to a statemachine.Mailbox wakes every
+// IDLE session watching it, through the loops' queues, in batches; closed
+// sessions leave the watcher list.
+func TestMailboxWake(t *testing.T) {
+	n := envInt("MYRIAD_NETIO_WATCHERS", 1000)
+	ts := startServer(t, nil)
+	cs := make([]*client, n)
+	ids := make([]int, n)
+	for i := range cs {
+		cs[i] = ts.dial(t)
+		ids[i] = cs[i].greeting(false)
+		cs[i].send("WATCH\r\nIDLE\r\n")
+		cs[i].expect("OK watching")
+		cs[i].expect("+ idling")
+	}
+	if w := ts.hub.mbox.Watchers(); w != n {
+		t.Fatalf("%d watchers, want %d", w, n)
+	}
+	before := ts.srv.Stats()
+	mb := ts.hub.mbox
+	next, d := mb.Current().WithAppended([]statemachine.Message{{UID: 1, ModSeq: 2}}, nil)
+	start := time.Now()
+	mb.Publish(next, d)
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range cs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cs[i].SetReadDeadline(time.Now().Add(10 * time.Second))
+			l, err := cs[i].r.ReadString('\n')
+			if want := fmt.Sprintf("* WAKE id=%d n=1\r\n", ids[i]); l != want || err != nil {
+				errs <- fmt.Sprintf("got %q %v, want %q", l, err, want)
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	st := ts.srv.Stats()
+	wakes, signals, batches := st.Wakeups-before.Wakeups, st.WakeSignals-before.WakeSignals, st.WakeBatches-before.WakeBatches
+	if wakes != uint64(n) {
+		t.Fatalf("Wakeups %d, want %d", wakes, n)
+	}
+	if signals > uint64(n/10) || batches > uint64(n/10) {
+		t.Fatalf("%d sessions woken with %d eventfd signals in %d batches: not batched", n, signals, batches)
+	}
+	t.Logf("one Publish woke %d IDLE sessions in %v (%d eventfd signals, %d loop batches)", n, elapsed, signals, batches)
+	for _, c := range cs[:n/2] {
+		c.Close()
+	}
+	waitFor(t, "watchers gone", func() bool { return mb.Watchers() == n-n/2 })
+}
