@@ -79,20 +79,19 @@ func (s *Session) fetchFlagsResponse(seq uint32, m *Message) {
 	}
 	s.out = append(s.out, "* "...)
 	s.out = AppendNumber(s.out, uint64(seq))
-	s.out = append(s.out, " FETCH ("...)
+	// The UID goes in every flag update: RFC 9051 §6.4.9 requires it in
+	// FETCH responses caused by a UID command, RFC 7162 §3.1 in every
+	// untagged FETCH once CONDSTORE is on, and it lets every client match
+	// an update to its message without a lookup.
+	s.out = append(s.out, " FETCH (UID "...)
+	s.out = AppendNumber(s.out, uint64(m.UID))
+	s.out = append(s.out, ' ')
+	s.appendFlags(m.Flags)
 	if s.condstore() {
-		// RFC 7162 §3.1: once CONDSTORE is on, every untagged FETCH
-		// carries the UID and the MODSEQ.
-		s.out = append(s.out, "UID "...)
-		s.out = AppendNumber(s.out, uint64(m.UID))
-		s.out = append(s.out, ' ')
-		s.appendFlags(m.Flags)
 		s.out = append(s.out, " MODSEQ ("...)
 		s.out = AppendNumber(s.out, m.ModSeq)
-		s.out = append(s.out, "))\r\n"...)
-		return
+		s.out = append(s.out, ')')
 	}
-	s.appendFlags(m.Flags)
 	s.out = append(s.out, ")\r\n"...)
 }
 

@@ -545,6 +545,15 @@ func (p *parser) mailbox() []byte {
 	return p.mailboxName(s)
 }
 
+func hasHighBit(s []byte) bool {
+	for _, c := range s {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *parser) mailboxName(s []byte) []byte {
 	if asciiEqualFold(s, "INBOX") {
 		return parseInbox
@@ -557,6 +566,12 @@ func (p *parser) mailboxName(s []byte) []byte {
 		return s
 	}
 	if isPlainMailboxName(s) {
+		return s
+	}
+	if hasHighBit(s) && utf8.Valid(s) {
+		// Modified UTF-7 is 7-bit, so 8-bit UTF-8 cannot be mistaken for
+		// it. Clients that see IMAP4rev2 advertised send UTF-8 names
+		// without enabling it (go-imap does); accept them as UTF-8.
 		return s
 	}
 	d, ok := DecodeMUTF7(make([]byte, 0, len(s)), s)
