@@ -756,3 +756,23 @@ func TestMailboxWake(t *testing.T) {
 	}
 	waitFor(t, "watchers gone", func() bool { return mb.Watchers() == n-n/2 })
 }
+
+// TestNotReadWhileBusy: while a step is in flight the connection is not read
+// from; what the client sends meanwhile waits in the socket and is handled,
+// in order, afterwards.
+func TestNotReadWhileBusy(t *testing.T) {
+	ts := startServer(t, nil)
+	c := ts.dial(t)
+	c.greeting(false)
+	before := ts.srv.Stats().BytesIn
+	c.send("SLEEP 400\r\n")
+	time.Sleep(100 * time.Millisecond)
+	go io.WriteString(c, "LEN\r\n"+strings.Repeat("z", 1<<20)+"\r\nafter\r\n")
+	time.Sleep(200 * time.Millisecond)
+	if got := ts.srv.Stats().BytesIn - before; got != uint64(len("SLEEP 400\r\n")) {
+		t.Fatalf("read %d bytes while the step was in flight, want %d", got, len("SLEEP 400\r\n"))
+	}
+	c.expect("SLEPT")
+	c.expect(fmt.Sprintf("LEN %d", 1<<20))
+	c.expect("ECHO after")
+}
