@@ -3,6 +3,7 @@ package fuzz
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +61,7 @@ var sessionExtraSeeds = []struct{ name, script string }{
 	{"idle-wakeups", "\x2eAa1 IDLE\r\nBb1 APPEND INBOX {11+}\r\nSubject: x\r\nBb2 STORE 1 +FLAGS (\\Deleted)\r\nBb3 EXPUNGE\r\nADONE\r\nAa2 NOOP\r\n"},
 	{"deferred-wakeups", "\x3ebb1 STORE 2 +FLAGS (\\Deleted)\r\nbb2 EXPUNGE\r\naa1 FETCH 1:* (UID)\r\nWAa2 UID FETCH 1:* (FLAGS)\r\nAa3 NOOP\r\n"},
 	{"move-copy", "\x3fAa1 MOVE 1 Trash\r\nBb1 COPY 1:* INBOX\r\nCc1 SEARCH ALL\r\nDd1 UID MOVE 1:* Archive\r\nAa2 NOOP\r\n"},
+	{"flag-update-reaches-others", "\x3eBb1 FETCH 1:* (UID FLAGS)\r\nAa1 STORE 1 +FLAGS (\\Flagged $Todo)\r\nBb2 NOOP\r\nAa2 STORE 2 FLAGS.SILENT ()\r\nBb3 IDLE\r\nCc1 STORE 3 -FLAGS (\\Seen)\r\nBDONE\r\n"},
 	{"qresync", "\x1dAa1 ENABLE QRESYNC\r\nAa2 SELECT INBOX (QRESYNC (1 1))\r\nBb1 STORE 1 +FLAGS (\\Deleted)\r\nBb2 EXPUNGE\r\nAa3 NOOP\r\nAa4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n"},
 	{"literals-and-limits", "\x01Aa1 LOGIN {5}\r\nalice {6+}\r\nsecret\r\nAa2 APPEND INBOX (\\Seen) ~{4+}\r\n\x00\x01\x02\x03\r\nAa3 APPEND INBOX {999999}\r\nAa4 SELECT INBOX\r\nAa5 FETCH 1 (BODY[] BINARY[] ENVELOPE BODYSTRUCTURE)\r\n"},
 	{"auth-and-starttls", "\x01Aa1 STARTTLS\r\nAa2 AUTHENTICATE PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nAa3 SELECT INBOX\r\nAa4 LOGOUT\r\nAa5 CAPABILITY\r\n"},
@@ -78,8 +80,15 @@ var sessionMessages = []string{
 	"From: \"x\" <x@y>\r\nTo: undisclosed-recipients:;\r\n\r\nbody\r\n",
 }
 
+// fataler is the part of *testing.T the world uses; the canary tests pass
+// one that records the failure instead.
+type fataler interface {
+	Fatalf(format string, args ...any)
+	Fatal(args ...any)
+}
+
 type sessionWorld struct {
-	t       *testing.T
+	t       fataler
 	be      *memstore.Backend
 	acct    sm.Account
 	cfg     *sm.Config
@@ -106,7 +115,7 @@ type sessClient struct {
 
 func (c *sessClient) Wake() { c.woken = true }
 
-func newSessionWorld(t *testing.T) *sessionWorld {
+func newSessionWorld(t fataler) *sessionWorld {
 	be := memstore.New()
 	for u, pw := range sessionUsers {
 		be.AddUser(u, pw)
@@ -237,11 +246,17 @@ func (w *sessionWorld) send(c *sessClient, data []byte) {
 	if fr.Kind == sm.FrameCommand {
 		parsed = sm.ParseCommand(data[:fr.N], &cmd, sm.ParseOptions{UTF8: c.utf8}) == nil
 	}
+	var before seqModel
+	selecting := false
 	if parsed {
 		switch cmd.Name {
 		case sm.CmdSelect, sm.CmdExamine:
+			// SELECT deselects before it tries (RFC 9051 §6.3.2), unless
+			// it is refused with BAD (e.g. QRESYNC not enabled, RFC 7162
+			// §3.2.5): then nothing changed.
+			before = c.model.clone()
+			selecting = true
 			c.model.reset()
-			c.mailbox = ""
 		case sm.CmdRename, sm.CmdDelete:
 			w.renamed = true
 		}
@@ -252,11 +267,33 @@ func (w *sessionWorld) send(c *sessClient, data []byte) {
 	c.model.searchSeq = false
 	what := fmt.Sprintf("%q", data)
 	rs := w.responses(c, out, what)
+	if parsed && !lineMode && !cmd.UID && (cmd.Name == sm.CmdFetch || cmd.Name == sm.CmdStore || cmd.Name == sm.CmdSearch) {
+		// RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or
+		// SEARCH by sequence number (nor VANISHED, RFC 7162 §3.2.10).
+		for _, r := range rs {
+			if len(r.vals) >= 2 && (strings.EqualFold(string(r.vals[1].text), "EXPUNGE") ||
+				strings.EqualFold(string(r.vals[0].text), "VANISHED") && r.vals[1].kind != rList) {
+				w.t.Fatalf("session %s, sent %s: %s while answering %v\nresponses:\n%s", c.name, what, r.raw, cmd.Name, out)
+			}
+		}
+	}
+	if parsed && cmd.Name == sm.CmdStore && cmd.Silent {
+		c.model.forgetFlags()
+	}
+	ok := false
+	for _, r := range rs {
+		if r.tag != "" {
+			ok = r.status == "OK"
+			if selecting && r.status == "BAD" {
+				c.model = before
+			}
+		}
+	}
 	if c.partial && !lineMode {
 		// The start of this command came earlier; its completion
 		// cannot be told apart. Only the syntax and the model are checked.
 		c.partial = fr.Kind == sm.FrameNeedMore
-		w.afterSend(c, eff, parsed, &cmd)
+		w.afterSend(c, eff, parsed, ok, &cmd)
 		return
 	}
 	completions := 0
@@ -271,6 +308,10 @@ func (w *sessionWorld) send(c *sessClient, data []byte) {
 			completions++
 			tags = append(tags, r.tag)
 		case r.status == "BAD":
+			completions++
+			tags = append(tags, "*")
+		case r.status == "NO" && fr.Kind == sm.FrameLiteralTooBig:
+			// "* NO [TOOBIG]" when the tag was unreadable.
 			completions++
 			tags = append(tags, "*")
 		case r.status == "BYE":
@@ -319,14 +360,14 @@ func (w *sessionWorld) send(c *sessClient, data []byte) {
 	if c.s.Idling() != c.idle {
 		fail("session idling %v, client thinks %v", c.s.Idling(), c.idle)
 	}
-	w.afterSend(c, eff, parsed, &cmd)
+	w.afterSend(c, eff, parsed, ok, &cmd)
 }
 
-func (w *sessionWorld) afterSend(c *sessClient, eff sm.Effect, parsed bool, cmd *sm.Command) {
-	if parsed && cmd.Name == sm.CmdLogin && c.s.State() == sm.StateAuthenticated {
+func (w *sessionWorld) afterSend(c *sessClient, eff sm.Effect, parsed, ok bool, cmd *sm.Command) {
+	if parsed && ok && cmd.Name == sm.CmdLogin {
 		c.user = string(cmd.User)
 	}
-	if parsed && (cmd.Name == sm.CmdSelect || cmd.Name == sm.CmdExamine) && c.s.State() == sm.StateSelected {
+	if parsed && ok && (cmd.Name == sm.CmdSelect || cmd.Name == sm.CmdExamine) {
 		c.mailbox = string(cmd.Mailbox)
 	}
 	if c.s.State() != sm.StateSelected {
@@ -443,9 +484,16 @@ func (w *sessionWorld) final() {
 		if len(msgs) != len(c.model.seq) {
 			w.t.Fatalf("session %s knows %d messages in %q, the mailbox has %d", c.name, len(c.model.seq), c.mailbox, len(msgs))
 		}
+		kw := mb.Current().Keywords
 		for i, m := range msgs {
 			if c.model.seq[i] != m.UID {
 				w.t.Fatalf("session %s: message %d is UID %d, the mailbox says %d", c.name, i+1, c.model.seq[i], m.UID)
+			}
+			// After NOOP every flag change is reported (RFC 9051 §7.5.2
+			// FETCH (FLAGS) at the sync point): what the client last
+			// heard is what the mailbox holds.
+			if f := c.model.flags[i]; f != "?" && f != snapshotFlagKey(m.Flags, kw) {
+				w.t.Fatalf("session %s: message %d (UID %d) has flags %q, the client was last told %q", c.name, i+1, m.UID, snapshotFlagKey(m.Flags, kw), f)
 			}
 		}
 	}
@@ -455,12 +503,57 @@ func (w *sessionWorld) final() {
 // responses alone: sequence number → UID (0 while unknown).
 type seqModel struct {
 	seq       []sm.UID
+	flags     []string // the message's flags as last reported, sorted, lower case; "?" unknown
 	lost      bool // a VANISHED named UIDs the model cannot place: stop checking until reset
 	searchSeq bool // the command in progress is SEARCH by sequence number: "* SEARCH" holds numbers
 	rev2      bool // IMAP4rev2 is enabled (its BODYSTRUCTURE grammar)
 }
 
 func (m *seqModel) reset() { *m = seqModel{} }
+
+func (m *seqModel) clone() seqModel {
+	c := *m
+	c.seq = append([]sm.UID(nil), m.seq...)
+	c.flags = append([]string(nil), m.flags...)
+	return c
+}
+
+// forgetFlags: the client changed flags silently (STORE .SILENT); what it
+// knows is no longer what the server reported.
+func (m *seqModel) forgetFlags() {
+	for i := range m.flags {
+		m.flags[i] = "?"
+	}
+}
+
+// flagKey renders a set of flag names as the model stores them.
+func flagKey(names []string) string {
+	l := make([]string, len(names))
+	for i, n := range names {
+		l[i] = strings.ToLower(n)
+	}
+	sort.Strings(l)
+	return strings.Join(l, " ")
+}
+
+// snapshotFlagKey renders a message's flags as flagKey does.
+func snapshotFlagKey(f sm.Flags, keywords []string) string {
+	var names []string
+	for _, sf := range []struct {
+		f sm.Flags
+		n string
+	}{{sm.FlagSeen, `\Seen`}, {sm.FlagAnswered, `\Answered`}, {sm.FlagFlagged, `\Flagged`}, {sm.FlagDeleted, `\Deleted`}, {sm.FlagDraft, `\Draft`}} {
+		if f&sf.f != 0 {
+			names = append(names, sf.n)
+		}
+	}
+	for i, k := range keywords {
+		if f&(1<<(sm.KeywordBase+i)) != 0 {
+			names = append(names, k)
+		}
+	}
+	return flagKey(names)
+}
 
 // apply checks one response against the model and updates it; it returns
 // a description of the contradiction, or "".
@@ -497,13 +590,14 @@ func (m *seqModel) apply(r resp) string {
 		if !ok {
 			return fmt.Sprintf("VANISHED set %q", v[1].text)
 		}
-		kept := m.seq[:0]
-		for _, u := range m.seq {
+		kept, keptFlags := m.seq[:0], m.flags[:0]
+		for i, u := range m.seq {
 			if !set(u) {
 				kept = append(kept, u)
+				keptFlags = append(keptFlags, m.flags[i])
 			}
 		}
-		m.seq = kept
+		m.seq, m.flags = kept, keptFlags
 		return ""
 	}
 	n64, ok := v[0].number()
@@ -521,12 +615,14 @@ func (m *seqModel) apply(r resp) string {
 		}
 		for len(m.seq) < n {
 			m.seq = append(m.seq, 0)
+			m.flags = append(m.flags, "?")
 		}
 	case "EXPUNGE":
 		if n < 1 || n > len(m.seq) {
 			return fmt.Sprintf("EXPUNGE %d of a mailbox of %d", n, len(m.seq))
 		}
 		m.seq = append(m.seq[:n-1], m.seq[n:]...)
+		m.flags = append(m.flags[:n-1], m.flags[n:]...)
 	case "FETCH":
 		if n < 1 || n > len(m.seq) {
 			return fmt.Sprintf("FETCH for message %d, the client knows %d", n, len(m.seq))
@@ -539,6 +635,14 @@ func (m *seqModel) apply(r resp) string {
 		}
 		items := v[2].list
 		for i := 0; i+1 < len(items); i += 2 {
+			if strings.EqualFold(string(items[i].text), "FLAGS") {
+				var names []string
+				for _, f := range items[i+1].list {
+					names = append(names, string(f.text))
+				}
+				m.flags[n-1] = flagKey(names)
+				continue
+			}
 			if !strings.EqualFold(string(items[i].text), "UID") {
 				continue
 			}
