@@ -504,9 +504,9 @@ func (w *sessionWorld) final() {
 type seqModel struct {
 	seq       []sm.UID
 	flags     []string // the message's flags as last reported, sorted, lower case; "?" unknown
-	lost      bool // a VANISHED named UIDs the model cannot place: stop checking until reset
-	searchSeq bool // the command in progress is SEARCH by sequence number: "* SEARCH" holds numbers
-	rev2      bool // IMAP4rev2 is enabled (its BODYSTRUCTURE grammar)
+	lost      bool     // a VANISHED named UIDs the model cannot place: stop checking until reset
+	searchSeq bool     // the command in progress is SEARCH by sequence number: "* SEARCH" holds numbers
+	rev2      bool     // IMAP4rev2 is enabled (its BODYSTRUCTURE grammar)
 }
 
 func (m *seqModel) reset() { *m = seqModel{} }
