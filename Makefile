@@ -44,3 +44,28 @@ bench:
 # process and print heap bytes per session.
 bench-sessions:
 	MYRIAD_SESSIONS=$(N) MYRIAD_USERS=$(USERS) $(GO) test -run '^TestHoldSessions$$' -count=1 -v -timeout 60m ./statemachine | grep -E '^sessions:'
+
+# ---- Scale benchmarks against Dovecot (bench/, docs/BENCHMARKS.md) ----
+# bench-idle: N idle sessions (LOGIN, SELECT INBOX, IDLE) on SERVER, memory
+# per session, then one delivery fanned out to the watchers of a mailbox;
+# prints one "idle:" line (details in $(BENCH_DIR)/idle.txt). USERS=1 puts
+# every session on one mailbox.
+# bench-throughput: the checked mixed workload from 10, 100 and 1,000
+# clients against Myriad and then Dovecot; prints both and the ratio.
+SERVER ?= myriad
+TLS ?= 0
+USERS ?= 200
+BENCH_DIR ?= /tmp/myriad-bench
+BENCH_ENV = BENCH_DIR=$(BENCH_DIR) IMAPD=bin/imapd IMAPBENCH=bin/imapbench
+
+.PHONY: bench-tools bench-idle bench-throughput
+
+bench-tools:
+	@$(GO) build -o bin/imapd ./cmd/imapd
+	@$(GO) build -o bin/imapbench ./bench
+
+bench-idle: bench-tools
+	@$(BENCH_ENV) bench/run-idle.sh $(SERVER) $(if $(filter 1000000,$(N)),1000,$(N)) $(TLS) $(USERS)
+
+bench-throughput: bench-tools
+	@$(BENCH_ENV) bench/run-throughput.sh

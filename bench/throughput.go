@@ -1,0 +1,3 @@
+package main
+
+func cmdThroughput(args []string) { die("throughput: not yet") }
