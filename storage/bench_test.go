@@ -35,6 +35,12 @@ func (c *countFS) OpenAppend(n string) (File, error) { return c.wrap(c.FS.OpenAp
 func (c *countFS) SyncDir(n string) error            { c.dirSyncs.Add(1); return c.FS.SyncDir(n) }
 func (f countFile) Sync() error                      { f.c.syncs.Add(1); return f.File.Sync() }
 
+// SyncAll passes SyncAller through when the wrapped FS has it.
+func (c *countFS) SyncAll() error {
+	c.syncs.Add(1)
+	return c.FS.(SyncAller).SyncAll()
+}
+
 // TestGroupCommit: many concurrent writers on one mailbox share fsyncs, and
 // every change is published exactly once and in modseq order.
 func TestGroupCommit(t *testing.T) {
@@ -133,7 +139,10 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			o, _ := NewOSFS(benchDir(b))
 			cfs := &countFS{FS: o}
-			s := newTestStore(b, cfs, func(c *Config) { c.LogRotateBytes = 64 << 20 })
+			s := newTestStore(b, cfs, func(c *Config) {
+				c.LogRotateBytes = 64 << 20
+				c.PerFileFsync = os.Getenv("STORAGE_BENCH_PERFILE") != ""
+			})
 			a := login(b, s, "alice")
 			mbox, _ := a.Open("INBOX") // held open, as by a session
 			defer a.Release(mbox)

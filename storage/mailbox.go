@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/myriad-mail/myriad/statemachine"
@@ -40,7 +41,8 @@ type mailbox struct {
 	logSize  int64
 	broken   error // set when the durable state is uncertain; every change fails
 	deleted  bool
-	tmpSeq   uint64
+	tmpSeq   atomic.Uint64
+	logBig   atomic.Bool // logSize passed LogRotateBytes
 	doomed   []statemachine.UID // expunged; files removed at close
 	batchArm bool
 	rec      *recovery // until the Mailbox is made
@@ -64,6 +66,7 @@ type pendingPub struct {
 	seq   uint64
 	snap  *statemachine.Snapshot
 	delta statemachine.Delta
+	ready bool // false while its message files are still being renamed
 }
 
 var errMailboxBroken = errors.New("storage: mailbox failed to persist a change; reopen it")
@@ -169,7 +172,11 @@ func (mb *mailbox) usableLocked() error {
 // commitLocked writes records (already encoded) to the log and queues or
 // publishes next; it returns the sequence number to wait for (0: none).
 // Called with mu held.
-func (mb *mailbox) commitLocked(recs []byte, next *statemachine.Snapshot, d statemachine.Delta, dirDirty bool) (uint64, error) {
+//
+// With FsyncAlways and renaming true, the caller renames its message files
+// after releasing mu and then calls markReady(seq); until then no fsync
+// counts the record as durable.
+func (mb *mailbox) commitLocked(recs []byte, next *statemachine.Snapshot, d statemachine.Delta, renaming bool) (uint64, error) {
 	if mb.st.cfg.PlantedBugSkipFsync {
 		// Planted bug for the crash test's canary: acknowledge without fsync.
 		if _, err := mb.log.Write(recs); err != nil {
@@ -188,23 +195,22 @@ func (mb *mailbox) commitLocked(recs []byte, next *statemachine.Snapshot, d stat
 		return 0, mb.broken
 	}
 	mb.logSize += int64(len(recs))
+	if lim := mb.st.cfg.LogRotateBytes; lim > 0 && mb.logSize > lim {
+		mb.logBig.Store(true)
+	}
 	mb.head = next
 	switch mb.st.cfg.Fsync {
 	case FsyncAlways:
 		mb.syncMu.Lock()
 		mb.written++
 		seq := mb.written
-		mb.dirDirty = mb.dirDirty || dirDirty
-		mb.pending = append(mb.pending, pendingPub{seq, next, d})
+		mb.pending = append(mb.pending, pendingPub{seq: seq, snap: next, delta: d, ready: !renaming})
 		mb.syncMu.Unlock()
 		return seq, nil
 	case FsyncBatch:
 		if !mb.batchArm {
 			mb.batchArm = true
 			time.AfterFunc(mb.st.cfg.BatchInterval, mb.batchFlush)
-		}
-		if dirDirty {
-			mb.dirDirty = true
 		}
 	}
 	mb.live.Publish(next, d)
@@ -241,8 +247,21 @@ func (mb *mailbox) waitDurable(seq uint64) error {
 			mb.syncCond.Wait()
 			continue
 		}
+		// Sync up to the last record before the first one whose files
+		// are still being renamed.
+		target := mb.written
+		for _, p := range mb.pending {
+			if !p.ready {
+				target = p.seq - 1
+				break
+			}
+		}
+		if target <= mb.synced {
+			mb.syncCond.Wait() // markReady broadcasts
+			continue
+		}
 		mb.syncing = true
-		target, dir, f := mb.written, mb.dirDirty, mb.log
+		dir, f := mb.dirDirty, mb.log
 		mb.dirDirty = false
 		mb.syncMu.Unlock()
 		err := mb.syncFiles(dir, f)
@@ -262,6 +281,23 @@ func (mb *mailbox) waitDurable(seq uint64) error {
 		mb.syncCond.Broadcast()
 	}
 	return nil
+}
+
+// markReady says that the message files of record seq have their names;
+// err (a failed rename) makes the mailbox unusable.
+func (mb *mailbox) markReady(seq uint64, err error) {
+	mb.syncMu.Lock()
+	defer mb.syncMu.Unlock()
+	if err != nil && mb.syncErr == nil {
+		mb.syncErr = err
+	}
+	for i := range mb.pending {
+		if mb.pending[i].seq == seq {
+			mb.pending[i].ready = true
+		}
+	}
+	mb.dirDirty = true
+	mb.syncCond.Broadcast()
 }
 
 // syncFiles makes the log durable and, when messages were added since the
@@ -294,7 +330,7 @@ func (mb *mailbox) finish(seq uint64, err error) error {
 		mb.mu.Unlock()
 		return err
 	}
-	if mb.st.cfg.LogRotateBytes > 0 {
+	if mb.logBig.Load() {
 		mb.mu.Lock()
 		if mb.broken == nil && mb.logSize > mb.st.cfg.LogRotateBytes {
 			if err := mb.checkpointLocked(); err != nil {
@@ -368,6 +404,7 @@ func (mb *mailbox) checkpointLocked() error {
 	mb.log = nf
 	mb.syncMu.Unlock()
 	mb.logSize = int64(len(rec))
+	mb.logBig.Store(false)
 	mb.removeDoomedLocked()
 	mb.st.log.Debug("storage: index rewritten, log rotated", "dir", mb.dir, "messages", h.Len(), "highestmodseq", h.HighestModSeq)
 	return nil
@@ -516,10 +553,7 @@ type newMsg struct {
 
 // writeTemp writes a message file under a temporary name and fsyncs it.
 func (mb *mailbox) writeTemp(m *newMsg) error {
-	mb.mu.Lock()
-	mb.tmpSeq++
-	m.tmp = mb.dir + "/m/tmp-" + strconv.FormatUint(mb.tmpSeq, 10)
-	mb.mu.Unlock()
+	m.tmp = mb.dir + "/m/tmp-" + strconv.FormatUint(mb.tmpSeq.Add(1), 10)
 	hdr := encodeMsgHeader(msgHeader{date: m.date, size: uint32(len(m.body)), flags: m.flags, bodyCRC: crc(m.body), keywords: m.kw})
 	f, err := mb.st.fs.Create(m.tmp)
 	if err != nil {
@@ -574,6 +608,20 @@ func (mb *mailbox) add(msgs []newMsg) ([]statemachine.UID, uint32, error) {
 	if err != nil && uids == nil {
 		cleanup()
 	}
+	if seq != 0 {
+		// FsyncAlways: nobody sees the messages before they are durable,
+		// so their files get their names outside the lock.
+		var rerr error
+		for i, m := range msgs {
+			if rerr = mb.st.fs.Rename(m.tmp, mb.msgPath(uids[i])); rerr != nil {
+				break
+			}
+		}
+		mb.markReady(seq, rerr)
+		if rerr != nil {
+			err = rerr
+		}
+	}
 	if err := mb.finish(seq, err); err != nil {
 		return nil, 0, err
 	}
@@ -600,17 +648,22 @@ func (mb *mailbox) addLocked(msgs []newMsg) (uint64, []statemachine.UID, uint32,
 		uids[i] = h.UIDNext + statemachine.UID(i)
 		out[i] = statemachine.Message{UID: uids[i], Flags: f | m.flags, ModSeq: modseq, Size: uint32(len(m.body)), Date: m.date}
 	}
-	for i, m := range msgs {
-		if err := mb.st.fs.Rename(m.tmp, mb.msgPath(uids[i])); err != nil {
-			// Files already renamed have UIDs at or above UIDNEXT and
-			// no record: recovery re-adds them, so stop here.
-			mb.broken = err
-			return 0, uids, 0, err
+	always := mb.st.cfg.Fsync == FsyncAlways && !mb.st.cfg.PlantedBugSkipFsync
+	if !always {
+		// Published at once: the files need their names first.
+		for i, m := range msgs {
+			if err := mb.st.fs.Rename(m.tmp, mb.msgPath(uids[i])); err != nil {
+				// Files already renamed have UIDs at or above UIDNEXT and
+				// no record: recovery re-adds them, so stop here.
+				mb.broken = err
+				return 0, uids, 0, err
+			}
 		}
+		mb.dirDirty = true
 	}
 	recs = appendLogRecord(recs, recAppend, modseq, encodeAppendBody(out))
 	next, d := h.WithAppended(out, kw)
-	seq, err := mb.commitLocked(recs, next, d, true)
+	seq, err := mb.commitLocked(recs, next, d, always)
 	if err != nil {
 		return 0, uids, 0, err
 	}
