@@ -15,7 +15,8 @@
 //     by a record whose checksum holds, and reopening changes nothing.
 //   - FuzzMIME: arbitrary messages through ENVELOPE, BODYSTRUCTURE and
 //     BODY[section]/BINARY[section]: no panic, a well-formed FETCH response
-//     with the structure RFC 9051 §7.5.2 gives those items.
+//     with the structure RFC 9051 §7.5.2 gives those items; and arbitrary
+//     cached MIME metadata (imapmime.DecodePart) for the message.
 //
 // The targets live in _test.go files; this file only names the package.
 //

@@ -17,16 +17,20 @@ import (
 // well-formed IMAP whose ENVELOPE and BODYSTRUCTURE have the shape RFC 9051
 // §7.5.2 gives them (what client parsers rely on).
 //
+// cache is arbitrary cached MIME metadata for the message (the
+// imapmime.AppendPart encoding a metadata cache stores): DecodePart must
+// refuse it or give a tree on which FETCH works as well.
+//
 // The seed corpus holds real-world-shaped messages from the MIME oracle
 // (shared/testdata/mime-oracle): multipart/alternative, attachments, nested
 // message/rfc822, broken MIME, 8-bit and huge headers.
 func FuzzMIME(f *testing.F) {
 	for _, s := range mimeInlineSeeds {
-		f.Add([]byte(s))
+		f.Add([]byte(s), imapmime.AppendPart(nil, imapmime.Parse([]byte(s))))
 	}
-	f.Fuzz(func(t *testing.T, msg []byte) {
-		if err := checkMIME(msg); err != nil {
-			t.Fatalf("%v\nmessage: %q", err, msg)
+	f.Fuzz(func(t *testing.T, msg, cache []byte) {
+		if err := checkMIME(msg, cache); err != nil {
+			t.Fatalf("%v\nmessage: %q\ncache: %q", err, msg, cache)
 		}
 	})
 }
@@ -45,15 +49,57 @@ var mimeFields = [][]byte{[]byte("From"), []byte("subject"), []byte("Content-Typ
 // mimeMaxPaths bounds the sections tried per message.
 const mimeMaxPaths = 48
 
-func checkMIME(raw []byte) error {
+func checkMIME(raw, cache []byte) error {
 	p := imapmime.Parse(raw)
-	if err := checkPartTree(raw, p, 0, uint32(len(raw))); err != nil {
+	if err := checkPartTree(raw, p, 0, uint32(len(raw)), true); err != nil {
 		return err
 	}
 	if p.Start != 0 || int(p.End) != len(raw) {
 		return fmt.Errorf("root part spans [%d,%d), message has %d bytes", p.Start, p.End, len(raw))
 	}
+	// The cache encoding gives the same tree back.
+	enc := imapmime.AppendPart(nil, p)
+	d, err := imapmime.DecodePart(enc, len(raw))
+	if err != nil {
+		return fmt.Errorf("DecodePart(AppendPart(tree)): %v", err)
+	}
+	if !samePart(p, d) {
+		return fmt.Errorf("DecodePart(AppendPart(tree)) differs: %+v, then %+v", *p, *d)
+	}
+	if err := checkRendering(raw, p); err != nil {
+		return err
+	}
+	// Arbitrary cached metadata: DecodePart accepts it only if its offsets
+	// hold, and then FETCH on the tree it gives must work as on a parsed one
+	// (the cache is checksummed, but its decoder is the last guard).
+	if len(cache) > 0 {
+		if c, err := imapmime.DecodePart(cache, len(raw)); err == nil {
+			if err := checkPartTree(raw, c, 0, uint32(len(raw)), false); err != nil {
+				return fmt.Errorf("DecodePart accepted a bad tree: %v", err)
+			}
+			if err := checkRendering(raw, c); err != nil {
+				return fmt.Errorf("with the cached tree: %v", err)
+			}
+		}
+	}
+	return nil
+}
 
+func samePart(a, b *imapmime.Part) bool {
+	if a.Start != b.Start || a.Body != b.Body || a.End != b.End || a.Lines != b.Lines ||
+		a.IsMultipart() != b.IsMultipart() || a.IsMessage() != b.IsMessage() || len(a.Children) != len(b.Children) {
+		return false
+	}
+	for i := range a.Children {
+		if !samePart(&a.Children[i], &b.Children[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRendering writes what FETCH sends for p and checks it.
+func checkRendering(raw []byte, p *imapmime.Part) error {
 	// ENVELOPE, BODY and BODYSTRUCTURE come from imapmime's own encoders:
 	// they must hold no NUL, whatever the message.
 	out := []byte("* 1 FETCH (ENVELOPE ")
@@ -127,12 +173,12 @@ func checkMIME(raw []byte) error {
 }
 
 // checkPartTree checks that every part lies inside its parent, in order,
-// with Start <= Body <= End and Lines counting the body's LF bytes.
-func checkPartTree(raw []byte, p *imapmime.Part, lo, hi uint32) error {
+// with Start <= Body <= End and (lines) Lines counting the body's LF bytes.
+func checkPartTree(raw []byte, p *imapmime.Part, lo, hi uint32, lines bool) error {
 	if p.Start < lo || p.Start > p.Body || p.Body > p.End || p.End > hi {
 		return fmt.Errorf("part [%d %d %d] outside [%d,%d)", p.Start, p.Body, p.End, lo, hi)
 	}
-	if n := bytes.Count(raw[p.Body:p.End], []byte{'\n'}); uint32(n) != p.Lines {
+	if n := bytes.Count(raw[p.Body:p.End], []byte{'\n'}); lines && uint32(n) != p.Lines {
 		return fmt.Errorf("part [%d %d %d]: Lines %d, body has %d LF", p.Start, p.Body, p.End, p.Lines, n)
 	}
 	if p.IsMultipart() && len(p.Children) == 0 {
@@ -144,7 +190,7 @@ func checkPartTree(raw []byte, p *imapmime.Part, lo, hi uint32) error {
 	prev := p.Body
 	for i := range p.Children {
 		c := &p.Children[i]
-		if err := checkPartTree(raw, c, prev, p.End); err != nil {
+		if err := checkPartTree(raw, c, prev, p.End, lines); err != nil {
 			return err
 		}
 		prev = c.End
@@ -180,12 +226,12 @@ func checkSection(raw []byte, p *imapmime.Part, path []uint32, spec imapmime.Spe
 				return fmt.Errorf("BODY[] is not the message")
 			}
 		case imapmime.SpecHeader:
-			if !ok || !bytes.Equal(b, raw[:p.Body]) {
-				return fmt.Errorf("BODY[HEADER] is not raw[:Body]")
+			if !ok || !bytes.Equal(b, raw[p.Start:p.Body]) {
+				return fmt.Errorf("BODY[HEADER] is not raw[Start:Body]")
 			}
 		case imapmime.SpecText:
-			if !ok || !bytes.Equal(b, raw[p.Body:]) {
-				return fmt.Errorf("BODY[TEXT] is not raw[Body:]")
+			if !ok || !bytes.Equal(b, raw[p.Body:p.End]) {
+				return fmt.Errorf("BODY[TEXT] is not raw[Body:End]")
 			}
 		case imapmime.SpecMIME:
 			if ok {

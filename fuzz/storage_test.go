@@ -35,8 +35,9 @@ import (
 // Message files with the content "x" are created for every UID some valid
 // record names, so that recovery keeps those records (it expunges records
 // without a file). Storage has no on-disk MIME cache yet (the index record's
-// cache offset is always 0; parsed structures are cached in memory), so no
-// cache file is fuzzed.
+// cache offset is always 0; message bodies are cached in memory), so no
+// cache file is written here; the cache's encoding, imapmime.AppendPart and
+// DecodePart, is fuzzed by FuzzMIME.
 func FuzzStorageOpen(f *testing.F) {
 	for _, s := range storageSeeds(f) {
 		f.Add(s.index, s.log, s.backup, s.log1, s.msg)
