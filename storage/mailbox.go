@@ -42,7 +42,7 @@ type mailbox struct {
 	broken   error // set when the durable state is uncertain; every change fails
 	deleted  bool
 	tmpSeq   atomic.Uint64
-	logBig   atomic.Bool // logSize passed LogRotateBytes
+	logBig   atomic.Bool        // logSize passed LogRotateBytes
 	doomed   []statemachine.UID // expunged; files removed at close
 	batchArm bool
 	rec      *recovery // until the Mailbox is made
