@@ -105,6 +105,9 @@ func cmdServe(args []string) int {
 	if len(rest) > 0 {
 		return fail(exUsage, "serve: unexpected argument %q", rest[0])
 	}
+	if err := c.CheckServe(); err != nil {
+		return fail(exConfig, "%v", err)
+	}
 	if err := server.Run(c, newLogger(&c), nil); err != nil {
 		return fail(exSoftware, "%v", err)
 	}
@@ -142,6 +145,9 @@ func cmdDemo(args []string) int {
 				return fail(exSoftware, "self-signed certificate: %v", err)
 			}
 		}
+	}
+	if err := c.CheckServe(); err != nil {
+		return fail(exConfig, "%v", err)
 	}
 	password, err := demoPassword(&c)
 	if err != nil {

@@ -34,7 +34,10 @@ import (
 
 const serverLifetime = 2 * time.Minute
 
-var binary string
+var (
+	binary     string
+	buildFlags []string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "imapd-test-")
@@ -43,7 +46,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "imapd")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", binary, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building imapd:", err)
@@ -198,6 +201,9 @@ func (s *testServer) start() {
 		default:
 			proc.Kill()
 			<-s.exited
+		}
+		if strings.Contains(s.stderr.String(), "DATA RACE") {
+			t.Errorf("the server reported a data race")
 		}
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.stderr.String())
@@ -373,7 +379,7 @@ func TestSessionOverEachTransport(t *testing.T) {
 	// One log line per login and per logout, with the session's counters.
 	waitLogCount(t, s, "msg=login user=alice", 3)
 	waitLogCount(t, s, "msg=logout user=alice", 3)
-	if !strings.Contains(s.stderr.String(), "commands=") {
+	if !strings.Contains(s.stderr.String(), "commands=") || !strings.Contains(s.stderr.String(), "addr=127.0.0.1") {
 		t.Errorf("logout lines lack the session's counters")
 	}
 }
@@ -789,4 +795,39 @@ func TestDemo(t *testing.T) {
 	if pw2 != pw {
 		t.Fatalf("second demo run printed password %q, first %q", pw2, pw)
 	}
+}
+
+func TestCheck(t *testing.T) {
+	s := newServer(t, "")
+	for i := 0; i < 3; i++ {
+		s.run(message(fmt.Sprint("check ", i)), 0, "deliver", "-config", s.config, testUser)
+	}
+	if out := s.run("", 0, "check", "-config", s.config, "-all"); !strings.Contains(out, "INBOX: ok, 3 message(s)") {
+		t.Fatalf("check of a sound store:\n%s", out)
+	}
+	s.run("", exNoUser, "check", "-config", s.config, "nobody")
+	logs, _ := filepath.Glob(filepath.Join(s.data, "u", testUser, "*", "log"))
+	var damaged string
+	for _, l := range logs {
+		if st, err := os.Stat(l); err == nil && st.Size() > 100 {
+			damaged = l
+		}
+	}
+	if damaged == "" {
+		t.Fatalf("no INBOX log among %v", logs)
+	}
+	b, _ := os.ReadFile(damaged)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(damaged, b, 0o600)
+	out := s.run("", 1, "check", "-config", s.config, testUser)
+	if !strings.Contains(out, "corrupt") {
+		t.Fatalf("check did not report the damage:\n%s", out)
+	}
+	if after, _ := os.ReadFile(damaged); !bytes.Equal(after, b) {
+		t.Fatal("check without -repair modified the data directory")
+	}
+	s.run("", 1, "check", "-config", s.config, "-repair", testUser)
+	// The server holds the data directory: check refuses to run.
+	s.start()
+	s.run("", exTempFail, "check", "-config", s.config, testUser)
 }

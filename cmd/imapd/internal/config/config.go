@@ -255,12 +255,6 @@ func (c *Config) Check() error {
 	if c.DataDir == "" {
 		return errors.New("config: data_dir is empty")
 	}
-	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return errors.New("config: tls.cert and tls.key go together")
-	}
-	if c.Listen.IMAPS != "" && c.TLS.Cert == "" {
-		return errors.New("config: listen.imaps needs tls.cert and tls.key (or set listen.imaps = \"\")")
-	}
 	if c.Limits.MaxMessageBytes <= 0 || c.Limits.MaxLineBytes <= 0 {
 		return errors.New("config: limits must be positive")
 	}
@@ -273,6 +267,20 @@ func (c *Config) Check() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// CheckServe adds the checks that matter only to a server.
+func (c *Config) CheckServe() error {
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("config: tls.cert and tls.key go together")
+	}
+	if c.Listen.IMAPS != "" && c.TLS.Cert == "" {
+		return errors.New("config: listen.imaps needs tls.cert and tls.key (or -imaps off, listen.imaps = \"\")")
+	}
+	if c.Listen.IMAP == "" && c.Listen.IMAPS == "" {
+		return errors.New("config: no IMAP listener (listen.imap, listen.imaps)")
 	}
 	return nil
 }

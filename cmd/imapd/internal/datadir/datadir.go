@@ -181,3 +181,12 @@ func (f *FS) SyncDir(name string) error {
 }
 
 var _ storage.FS = (*FS)(nil)
+
+// SyncAll implements storage.SyncAller (one syncfs(2) of the data
+// directory's file system), counted as one fsync.
+func (f *FS) SyncAll() error {
+	f.Fsyncs.Add(1)
+	return f.root.SyncAll()
+}
+
+var _ storage.SyncAller = (*FS)(nil)
