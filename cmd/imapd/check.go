@@ -154,8 +154,8 @@ type recorder struct {
 }
 
 func (r *recorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (r *recorder) WithAttrs([]slog.Attr) slog.Handler             { return r }
-func (r *recorder) WithGroup(string) slog.Handler                  { return r }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler           { return r }
+func (r *recorder) WithGroup(string) slog.Handler                { return r }
 
 func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
 	var b strings.Builder
@@ -233,4 +233,3 @@ func copyFile(from, to string) error {
 	}
 	return out.Close()
 }
-
