@@ -19,7 +19,11 @@ import (
 // FuzzStorageOpen writes arbitrary bytes as a mailbox's index, log,
 // index.backup and log.1 (an empty argument: the file is absent), and as
 // one message file (m/7), then opens the mailbox through storage's public
-// API on its in-memory file system. It checks:
+// API on its in-memory file system. Since mutations almost never keep a
+// CRC valid, recs is a small program of log records (logProgram) encoded
+// with valid checksums and appended to the log: appends, flag changes,
+// expunges, keywords and UID records in any order and with any modseq, so
+// that replay itself is fuzzed, not only the rejection of damage. It checks:
 //
 //   - opening neither panics nor fails;
 //   - every message it returns is backed by a record whose CRC-32C holds,
@@ -40,13 +44,13 @@ import (
 // DecodePart, is fuzzed by FuzzMIME.
 func FuzzStorageOpen(f *testing.F) {
 	for _, s := range storageSeeds(f) {
-		f.Add(s.index, s.log, s.backup, s.log1, s.msg)
+		f.Add(s.index, s.log, s.backup, s.log1, s.msg, s.recs)
 	}
-	f.Fuzz(func(t *testing.T, index, log, backup, log1, msg []byte) {
-		if len(index)+len(log)+len(backup)+len(log1)+len(msg) > 1<<16 {
+	f.Fuzz(func(t *testing.T, index, log, backup, log1, msg, recs []byte) {
+		if len(index)+len(log)+len(backup)+len(log1)+len(msg)+len(recs) > 1<<16 {
 			return
 		}
-		checkStorageOpen(t, index, log, backup, log1, msg)
+		checkStorageOpen(t, index, append(log[:len(log):len(log)], logProgram(recs)...), backup, log1, msg)
 	})
 }
 
@@ -395,8 +399,8 @@ func (v *verified) check(m sm.Message) string {
 
 // storageSeed is one set of mailbox files.
 type storageSeed struct {
-	name                          string
-	index, log, backup, log1, msg []byte
+	name                                string
+	index, log, backup, log1, msg, recs []byte
 }
 
 // storageSeeds makes valid mailbox files with storage itself: a mailbox
@@ -511,13 +515,98 @@ func storageSeeds(tb testing.TB) []storageSeed {
 	bad = cp
 	bad.name, bad.index = "no-index", nil
 	seeds = append(seeds, bad)
+	// Log programs: on their own, and after a checkpointed mailbox.
+	prog := []byte{
+		4, 0, 20, // UIDs: uidnext 21
+		0, 0, 1, 0, 1, 0x21, 0, 2, 2, // append 1 (\Seen), 2 (\Answered $kw1), 3 (\Flagged)
+		3, 1, 0, // keyword 1 = $Forwarded
+		1, 1, 0x44, // flags 2 := \Deleted $kw2
+		2, 0, 0, // expunge 1
+		0x81, 1, 0, // flags 2 := none, with a stale modseq
+		0, 0, 0x1f, // append 1 again, all system flags
+	}
+	seeds = append(seeds, storageSeed{name: "log-program", recs: prog})
+	cpProg := cp
+	cpProg.name, cpProg.recs = "checkpointed-then-program", prog
+	seeds = append(seeds, cpProg)
 	return seeds
+}
+
+// logProgram encodes recs, three bytes per record, as log records with
+// valid checksums (the format of storage/format.go):
+//
+//	op%5 == 0: append UID 1+a%16 with flags f(b), size 10+uid, date 1.6e9+uid
+//	op%5 == 1: flags of UID 1+a%16 := f(b)
+//	op%5 == 2: expunge UID 1+a%16
+//	op%5 == 3: keyword bit a%4 named by b%4
+//	op%5 == 4: UIDs record, UIDVALIDITY of INBOX (or another when a&1), UIDNEXT 1+b%32
+//
+// f(b) is the system flags b&0x1f plus keyword bit (b>>5)%4 when b>>5 != 0.
+// The modseq of record i is 1000+i, or 1 when op&0x80 (a stale record).
+func logProgram(recs []byte) []byte {
+	var out []byte
+	le := binary.LittleEndian
+	flags := func(b byte) uint64 {
+		f := uint64(b & 0x1f)
+		if b>>5 != 0 {
+			f |= 1 << (sm.KeywordBase + int(b>>5)%4)
+		}
+		return f
+	}
+	names := []string{"$Label1", "$Forwarded", "Junk", "$MDNSent"}
+	for i := 0; i+3 <= len(recs) && i < 3*256; i += 3 {
+		op, a, b := recs[i], recs[i+1], recs[i+2]
+		modseq := uint64(1000 + i/3)
+		if op&0x80 != 0 {
+			modseq = 1
+		}
+		uid := uint32(1 + a%16)
+		var typ byte
+		var body []byte
+		switch op & 0x7f % 5 {
+		case 0:
+			typ = 1
+			body = le.AppendUint32(nil, 1)
+			body = le.AppendUint32(body, uid)
+			body = le.AppendUint32(body, 10+uid)
+			body = le.AppendUint64(body, flags(b))
+			body = le.AppendUint64(body, uint64(1_600_000_000+int64(uid)))
+		case 1:
+			typ = 2
+			body = le.AppendUint32(nil, 1)
+			body = le.AppendUint32(body, uid)
+			body = le.AppendUint64(body, flags(b))
+		case 2:
+			typ = 3
+			body = le.AppendUint32(nil, 1)
+			body = le.AppendUint32(body, uid)
+		case 3:
+			typ = 4
+			body = append([]byte{a % 4}, names[b%4]...)
+		case 4:
+			typ = 5
+			uidv := uint32(stNow().Unix())
+			if a&1 != 0 {
+				uidv = 42
+			}
+			body = le.AppendUint32(nil, uidv)
+			body = le.AppendUint32(body, uint32(1+b%32))
+		}
+		var h [17]byte
+		le.PutUint32(h[0:], uint32(len(body)))
+		h[4] = typ
+		le.PutUint64(h[5:], modseq)
+		le.PutUint32(h[13:], vCRC(h[:13], body))
+		out = append(out, h[:]...)
+		out = append(out, body...)
+	}
+	return out
 }
 
 func writeStorageSeeds(t *testing.T) {
 	w := newSeedWriter(t, "FuzzStorageOpen")
 	for _, s := range storageSeeds(t) {
-		w.add(s.name, s.index, s.log, s.backup, s.log1, s.msg)
+		w.add(s.name, s.index, s.log, s.backup, s.log1, s.msg, s.recs)
 	}
 	w.done()
 }
