@@ -393,16 +393,6 @@ func newICUnilateral() (*icUnilateral, *imapclient.Options) {
 	}}
 }
 
-// icKnownBug skips a subtest that fails because of a reported server
-// bug, keeping its assertions intact for the fix. IMAPCLIENT_KNOWN_BUGS=1
-// runs it anyway. Remove the call once the bug is fixed.
-func icKnownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("IMAPCLIENT_KNOWN_BUGS") == "" {
-		t.Skip("server bug: " + bug + " (IMAPCLIENT_KNOWN_BUGS=1 runs it)")
-	}
-}
-
 // icWaitState returns the client's state once it is want, or whatever it is
 // after a second: go-imap completes a command before it updates its state.
 func icWaitState(c *imapclient.Client, want imap.ConnState) imap.ConnState {

@@ -30,8 +30,6 @@ const (
 	KeywordBase = 8
 	// MaxKeywords is how many distinct keywords a mailbox can hold.
 	MaxKeywords = 64 - KeywordBase
-
-	systemFlagMask Flags = KeywordBase<<1 - 1 // bits below KeywordBase
 )
 
 // systemFlagNames lists the system flags in the order FLAGS responses use.

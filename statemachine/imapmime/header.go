@@ -80,16 +80,6 @@ func trimRightWS(b []byte) []byte {
 	return b
 }
 
-func trimWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // lastOrFirstField returns the value of the first (first=true) or last
 // field named name (lower-case ASCII).
 func lastOrFirstField(hdr []byte, name string, first bool) (v []byte, ok bool) {
