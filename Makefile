@@ -65,7 +65,7 @@ bench-tools:
 	@$(GO) build -o bin/imapbench ./bench
 
 bench-idle: bench-tools
-	@$(BENCH_ENV) bench/run-idle.sh $(SERVER) $(if $(filter 1000000,$(N)),1000,$(N)) $(TLS) $(USERS)
+	@$(BENCH_ENV) bench/run-idle.sh $(SERVER) $(if $(filter file,$(origin N)),1000,$(N)) $(TLS) $(USERS)
 
 bench-throughput: bench-tools
 	@$(BENCH_ENV) bench/run-throughput.sh
