@@ -653,7 +653,7 @@ func (l *loop) closeBatch() {
 		switch {
 		case c.f&fBusy != 0:
 			// finish() queues it again.
-		case c.f&fHandshake != 0:
+		case c.f&fHandshake != 0 && c.tls.waiting():
 			c.tls.abort() // hsDone() queues it again
 		default:
 			l.finalize(c)
@@ -673,6 +673,9 @@ func (l *loop) finalize(c *conn) {
 		c.out = nil
 	}
 	if c.tls != nil {
+		if c.tls.hs && !c.tls.started {
+			l.TLSFailures.Add(1) // closed before it sent a ClientHello
+		}
 		c.tls.release(l)
 		c.tls = nil
 	}

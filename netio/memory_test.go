@@ -204,3 +204,30 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("conn is %d bytes, want <= 112", n)
 	}
 }
+
+// TestSilentTLSClients: clients that connect to the TLS port and say nothing
+// cost no goroutine.
+func TestSilentTLSClients(t *testing.T) {
+	ts := startServer(t, nil)
+	_, g0 := memNow()
+	var cs []net.Conn
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", ts.tlsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs = append(cs, c)
+	}
+	waitFor(t, "accepted", func() bool { return ts.srv.Stats().Sessions == 200 })
+	if _, g1 := memNow(); g1 > g0 {
+		t.Fatalf("%d more goroutines with 200 silent TLS clients", g1-g0)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	waitFor(t, "closed", func() bool { return ts.srv.Stats().Sessions == 0 })
+	if st := ts.srv.Stats(); st.TLSFailures != 200 || st.TLSHandshakes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -15,7 +15,9 @@ import (
 // tlsConn carries one connection's TLS: a crypto/tls server Conn over an
 // in-memory transport (tlsConn itself is that transport's net.Conn).
 //
-// During the handshake a goroutine runs tls.Conn.Handshake; its reads block
+// During the handshake (from the first whole record the client sends: a
+// client that connects and stays silent costs no goroutine and no tls.Conn)
+// a goroutine runs tls.Conn.Handshake; its reads block
 // on a channel fed by the loop, its writes are queued for the loop to send.
 // After the handshake nothing blocks and no goroutine exists: the loop
 // appends raw bytes, and hands the tls.Conn only bytes of records that are
@@ -35,6 +37,7 @@ type tlsConn struct {
 
 	// Handshake only.
 	hs      bool
+	started bool // the handshake goroutine runs (loop-owned)
 	aborted bool
 	notify  chan struct{}
 	hsOut   []byte
@@ -58,15 +61,23 @@ var errAborted = errors.New("netio: TLS handshake aborted")
 
 func (l *loop) startHandshake(c *conn) {
 	c.f &^= fStartTLS
-	t := &tlsConn{c: c, hs: true, notify: make(chan struct{}, 1)}
-	t.tc = tls.Server(t, l.s.cfg.TLS)
+	t := &tlsConn{c: c, hs: true}
 	c.tls = t
 	c.f |= fHandshake
 	l.wheel.set(c, l.now+l.s.cfg.HandshakeTimeout)
-	go t.handshake()
 	if c.f&fReadable != 0 {
 		l.read(c)
 	}
+}
+
+// startHandshakeGoroutine starts the handshake once a whole record (the
+// ClientHello) is buffered, so a client that connects and says nothing costs
+// neither a goroutine nor a tls.Conn.
+func (l *loop) startHandshakeGoroutine(t *tlsConn) {
+	t.started = true
+	t.notify = make(chan struct{}, 1)
+	t.tc = tls.Server(t, l.s.cfg.TLS)
+	go t.handshake()
 }
 
 func (t *tlsConn) handshake() {
@@ -130,12 +141,15 @@ func (l *loop) hsDone(c *conn) {
 
 // tlsInput takes raw bytes read from the socket.
 func (l *loop) tlsInput(c *conn, data []byte) {
-	if !c.tls.feed(l, data) {
+	t := c.tls
+	if !t.feed(l, data) {
 		l.markClose(c)
 		return
 	}
 	if c.f&fHandshake == 0 {
 		l.tlsDecode(c)
+	} else if !t.started && t.whole > 0 {
+		l.startHandshakeGoroutine(t)
 	}
 }
 
@@ -217,7 +231,7 @@ func (t *tlsConn) feed(l *loop, data []byte) bool {
 		if len(t.buf) > maxTLSHandshIn {
 			return false
 		}
-		if t.whole > t.off {
+		if t.whole > t.off && t.notify != nil {
 			select {
 			case t.notify <- struct{}{}:
 			default:
@@ -263,7 +277,7 @@ func (l *loop) sweepTrim() {
 
 func (t *tlsConn) abort() {
 	t.mu.Lock()
-	if t.hs && !t.aborted {
+	if t.hs && t.started && !t.aborted {
 		t.aborted = true
 		close(t.notify)
 	}
@@ -277,6 +291,10 @@ func (t *tlsConn) release(l *loop) {
 	}
 	t.tc = nil
 }
+
+// waiting reports whether a handshake goroutine runs that must return
+// before the connection can be closed.
+func (t *tlsConn) waiting() bool { return t.started }
 
 // Read implements net.Conn for tls.Conn: whole records only.
 func (t *tlsConn) Read(p []byte) (int, error) {
