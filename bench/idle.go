@@ -338,11 +338,23 @@ type idleResult struct {
 	SetupLat    dist
 	FanAppend   dist
 	FanLMTP     dist
+	FanAppendC  dist
+	FanLMTPC    dist
 	AppendDone  dist
 	Watchers    int
 	FirstErr    string
 	Lost        int
 	MissedRound int
+	Load        [2]string
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cmdIdle(args []string) {
@@ -365,6 +377,7 @@ func cmdIdle(args []string) {
 	gap := fs.Duration("gap", time.Second, "pause between deliveries")
 	warm := fs.Bool("warm", true, "log every user in once before measuring (creates mailboxes, warms caches)")
 	detail := fs.String("detail", "", "append the full report to this `file`")
+	setupTimeout := fs.Duration("setup-timeout", 40*time.Minute, "give up waiting for sessions to reach IDLE")
 	fs.Parse(args)
 	if *pidFile != "" {
 		b, err := os.ReadFile(*pidFile)
@@ -400,6 +413,7 @@ func cmdIdle(args []string) {
 	time.Sleep(time.Second)
 	var r idleResult
 	r.Server = *server
+	r.Load[0] = loadavg()
 	r.UserBefore, r.Procs[0] = treePSS(*pid)
 	r.KernBefore = readKernel()
 
@@ -422,7 +436,8 @@ func cmdIdle(args []string) {
 			"-n", strconv.Itoa(cnt), "-first", strconv.Itoa(first), "-users", strconv.Itoa(*users),
 			"-user-fmt", *userFmt, "-password", *password,
 			"-src", fmt.Sprintf("127.0.%d.2", 1+k), "-src-n", "200",
-			"-rate", fmt.Sprint(*rate/float64(P)), "-inflight", strconv.Itoa(max(1, *inflight/P)))
+			"-rate", fmt.Sprint(*rate/float64(P)), "-inflight", strconv.Itoa(max(1, *inflight/P)),
+			"-setup-timeout", setupTimeout.String(), "-max-time", (*setupTimeout + 20*time.Minute).String())
 		cmd.Stderr = os.Stderr
 		in, _ := cmd.StdinPipe()
 		outp, _ := cmd.StdoutPipe()
@@ -478,7 +493,10 @@ func cmdIdle(args []string) {
 		return fmt.Appendf(nil, "From: bench@localhost\r\nTo: bench@localhost\r\nSubject: fan-out %d\r\nMessage-ID: <fanout-%d-%d@bench>\r\n\r\nHello, watchers.\r\n", k, k, time.Now().UnixNano())
 	}
 	var appendDone []int64
-	round := func(u int, deliver func(u int) (t0, done int64, err error), doneTimes *[]int64) []int64 {
+	// round returns each watcher's delay from the delivery's start and
+	// from its commit (the tagged OK or LMTP reply; 0 when the watcher
+	// heard first).
+	round := func(u int, deliver func(u int) (t0, done int64, err error), doneTimes *[]int64) (fromSend, fromCommit []int64) {
 		expected := 0
 		for _, w := range ws {
 			f := w.ask(fmt.Sprintf("arm %d", u))
@@ -504,20 +522,20 @@ func cmdIdle(args []string) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		var out []int64
 		for _, w := range ws {
 			for _, v := range w.ask("collect")[1:] {
 				x, _ := strconv.ParseInt(v, 10, 64)
-				out = append(out, x-t0)
+				fromSend = append(fromSend, x-t0)
+				fromCommit = append(fromCommit, max(0, x-done))
 			}
 		}
-		if len(out) < expected {
-			r.MissedRound += expected - len(out)
+		if len(fromSend) < expected {
+			r.MissedRound += expected - len(fromSend)
 		}
 		r.Watchers = expected
-		return out
+		return fromSend, fromCommit
 	}
-	var fanA, fanL []int64
+	var fanA, fanL, fanAC, fanLC []int64
 	target := func(k int) int { return k % *users }
 	for k := range *rounds {
 		u := target(k)
@@ -525,22 +543,24 @@ func cmdIdle(args []string) {
 		if err != nil {
 			die("deliverer: %v", err)
 		}
-		fanA = append(fanA, round(u, func(u int) (int64, int64, error) { return c.appendTimed("INBOX", msg(k)) }, &appendDone)...)
+		a, ac := round(u, func(u int) (int64, int64, error) { return c.appendTimed("INBOX", msg(k)) }, &appendDone)
+		fanA, fanAC = append(fanA, a...), append(fanAC, ac...)
 		c.logout()
 		time.Sleep(*gap)
 	}
-	r.FanAppend = distOf(fanA)
-	logf("fan-out APPEND: %v (watchers per mailbox %d)", r.FanAppend, r.Watchers)
+	r.FanAppend, r.FanAppendC = distOf(fanA), distOf(fanAC)
+	logf("fan-out APPEND: from send %v, from commit %v (watchers per mailbox %d)", r.FanAppend, r.FanAppendC, r.Watchers)
 	if *lmtpAddr != "" {
 		for k := range *rounds {
 			u := target(k)
-			fanL = append(fanL, round(u, func(u int) (int64, int64, error) {
+			a, ac := round(u, func(u int) (int64, int64, error) {
 				return lmtpDeliver(*lmtpAddr, userName(u)+"@localhost", msg(100+k))
-			}, nil)...)
+			}, nil)
+			fanL, fanLC = append(fanL, a...), append(fanLC, ac...)
 			time.Sleep(*gap)
 		}
-		r.FanLMTP = distOf(fanL)
-		logf("fan-out LMTP: %v", r.FanLMTP)
+		r.FanLMTP, r.FanLMTPC = distOf(fanL), distOf(fanLC)
+		logf("fan-out LMTP: from send %v, from commit %v", r.FanLMTP, r.FanLMTPC)
 	}
 	for _, w := range ws {
 		f := w.ask("stats")
@@ -548,12 +568,13 @@ func cmdIdle(args []string) {
 		r.Lost += x
 	}
 	r.AppendDone = distOf(appendDone)
+	r.Load[1] = loadavg()
 
 	sessions := max(r.Sessions, 1)
 	userPer := (r.UserAfter - r.UserBefore) / int64(sessions)
 	kernPer := (r.KernAfter.total() - r.KernBefore.total()) / int64(sessions)
 	fmt.Printf("idle: server=%s sessions=%d user_bytes_per_session=%d kernel_bytes_per_session=%d fanout_p99_ms=%.2f\n",
-		*server, r.Sessions, userPer, kernPer, r.FanAppend.P99)
+		*server, r.Sessions, userPer, kernPer, r.FanAppendC.P99)
 	rep := r.report(*n, *users, *useTLS, *rate, args)
 	if *detail != "" {
 		f, err := os.OpenFile(*detail, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -571,6 +592,7 @@ func (r *idleResult) report(n, users int, useTLS bool, rate float64, args []stri
 	kb, ka := r.KernBefore, r.KernAfter
 	fmt.Fprintf(&b, "---- idle %s %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
 	fmt.Fprintf(&b, "server=%s tls=%v sessions=%d/%d failed=%d lost=%d users=%d watchers_per_mailbox=%d\n", r.Server, useTLS, r.Sessions, n, r.Failed, r.Lost, users, r.Watchers)
+	fmt.Fprintf(&b, "machine load average (1/5/15 min): at start %s, at end %s\n", r.Load[0], r.Load[1])
 	if r.FirstErr != "" {
 		fmt.Fprintf(&b, "first setup error: %s\n", r.FirstErr)
 	}
@@ -578,9 +600,11 @@ func (r *idleResult) report(n, users int, useTLS bool, rate float64, args []stri
 	fmt.Fprintf(&b, "kernel: slab %+d kstack %+d pagetables %+d tcp_mem %+d (tcp inuse %d -> %d): %d B/session (both ends of each loopback connection)\n",
 		ka.Slab-kb.Slab, ka.KernelStack-kb.KernelStack, ka.PageTables-kb.PageTables, ka.TCPMem-kb.TCPMem, kb.TCPInuse, ka.TCPInuse, (ka.total()-kb.total())/s)
 	fmt.Fprintf(&b, "setup: offered %.0f/s achieved %.1f/s latency %v\n", rate, r.SetupRate, r.SetupLat)
-	fmt.Fprintf(&b, "fan-out APPEND (from send to each watcher's EXISTS): %v; APPEND tagged OK after %v\n", r.FanAppend, r.AppendDone)
+	fmt.Fprintf(&b, "fan-out APPEND, from its tagged OK to each watcher's EXISTS (0 if before): %v\n", r.FanAppendC)
+	fmt.Fprintf(&b, "fan-out APPEND, from sending it to each watcher's EXISTS: %v; the APPEND's tagged OK came after %v\n", r.FanAppend, r.AppendDone)
 	if r.FanLMTP.N > 0 {
-		fmt.Fprintf(&b, "fan-out LMTP (from DATA end to each watcher's EXISTS): %v\n", r.FanLMTP)
+		fmt.Fprintf(&b, "fan-out LMTP, from the 250 reply to each watcher's EXISTS (0 if before): %v\n", r.FanLMTPC)
+		fmt.Fprintf(&b, "fan-out LMTP, from the end of DATA to each watcher's EXISTS: %v\n", r.FanLMTP)
 	}
 	if r.MissedRound > 0 {
 		fmt.Fprintf(&b, "MISSED: %d watcher notifications did not arrive within 60 s\n", r.MissedRound)

@@ -47,6 +47,6 @@ dovecot|dovecot-hibernate)
 *) echo "run-idle.sh: SERVER is myriad, dovecot or dovecot-hibernate" >&2; exit 64 ;;
 esac
 tlsflag=-tls=false; [ "$tlsmode" = 1 ] && tlsflag=-tls=true
-timeout 1800 "$IMAPBENCH" idle -server "$server" "${pidargs[@]}" -addr "$addr" $tlsflag -lmtp "$lmtp" \
+timeout 4200 "$IMAPBENCH" idle -server "$server" "${pidargs[@]}" -addr "$addr" $tlsflag -lmtp "$lmtp" \
 	-n "$n" -users "$users" -rate "$RATE" -settle "$settle" -gap "$gap" -rounds "$ROUNDS" \
 	-detail "$BENCH_DIR/idle.txt" ${EXTRA:-} 2>>"$BENCH_DIR/idle.log"
