@@ -205,7 +205,7 @@ func (s *testServer) start() {
 		if strings.Contains(s.stderr.String(), "DATA RACE") {
 			t.Errorf("the server reported a data race")
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("IMAPD_TEST_LOG") != "" {
 			t.Logf("server log:\n%s", s.stderr.String())
 		}
 	})
@@ -689,10 +689,25 @@ func TestSIGTERMWithSessionsOpen(t *testing.T) {
 	if greeting, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(greeting, "* OK") {
 		t.Fatalf("greeting %q %v", greeting, err)
 	}
+	// An MTA's cached, idle LMTP connection must not hold up the stop.
+	lconn, err := net.DialTimeout("tcp", s.lmtp, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lconn.SetDeadline(time.Now().Add(30 * time.Second))
+	lc := smtp.NewClientLMTP(lconn)
+	defer lc.Close()
+	if err := lc.Hello("mx.example.org"); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(200 * time.Millisecond)
 
+	start := time.Now()
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM\n%s", code, s.stderr.String())
+	}
+	if d := time.Since(start); d > 15*time.Second { // shutdown_timeout is 20s
+		t.Fatalf("stop took %v: something waited for the shutdown timeout", d)
 	}
 	for _, w := range ws {
 		select {

@@ -141,6 +141,7 @@ func Default() Config {
 			Metrics: "127.0.0.1:9143",
 		},
 		Auth: Auth{
+			UsersFile:          "users",
 			PasswordScheme:     "BLF-CRYPT",
 			FailureDelay:       Duration{2 * time.Second},
 			MaxFailuresPerAddr: 10,

@@ -6,12 +6,15 @@ package lmtp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -163,11 +166,102 @@ func SMTPError(err error) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
 }
 
+// Server is an LMTP server delivering through a Deliverer.
+type Server struct {
+	*smtp.Server
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+}
+
+// Connection states: a connection between transactions or commands may be
+// closed at shutdown; one in DATA, or whose replies to DATA may not be
+// written yet, may not (the MTA would deliver the message again).
+const (
+	connIdle = iota
+	connInData
+	connReplied
+)
+
+// conn tracks where an LMTP connection is, for Shutdown.
+type conn struct {
+	net.Conn
+	srv   *Server
+	state int // guarded by srv.mu
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	c.srv.mu.Lock()
+	if c.state == connReplied { // reading the next command: the replies went out
+		c.state = connIdle
+	}
+	if c.srv.closing && c.state == connIdle {
+		c.srv.mu.Unlock()
+		c.Conn.Close()
+		return 0, io.EOF
+	}
+	c.srv.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+func (c *conn) Close() error {
+	c.srv.mu.Lock()
+	delete(c.srv.conns, c)
+	c.srv.mu.Unlock()
+	return c.Conn.Close()
+}
+
+func (c *conn) set(state int) {
+	c.srv.mu.Lock()
+	c.state = state
+	c.srv.mu.Unlock()
+}
+
+type listener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{Conn: nc, srv: l.srv}
+	l.srv.mu.Lock()
+	l.srv.conns[c] = struct{}{}
+	l.srv.mu.Unlock()
+	return c, nil
+}
+
+// Serve serves LMTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.Server.Serve(listener{ln, s}) }
+
+// Shutdown stops accepting and closes every connection that is not in the
+// middle of a delivery (an MTA that caches an idle LMTP connection must not
+// hold up a shutdown); deliveries in flight finish and get their replies,
+// then their connections close. It waits for that until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		if c.state == connIdle {
+			c.Conn.Close() // unblocks its Read; go-smtp then drops it
+		}
+	}
+	s.mu.Unlock()
+	return s.Server.Shutdown(ctx)
+}
+
 // NewServer returns an LMTP server delivering through d; call Serve on it.
-func NewServer(d *Deliverer, domain string, maxRcpt int) *smtp.Server {
+func NewServer(d *Deliverer, domain string, maxRcpt int) *Server {
+	srv := &Server{conns: map[*conn]struct{}{}}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &session{d: d}, nil
+		tc, _ := c.Conn().(*conn)
+		return &session{d: d, conn: tc}, nil
 	}))
+	srv.Server = s
 	s.LMTP = true
 	s.Network = "tcp"
 	s.Domain = domain
@@ -176,7 +270,7 @@ func NewServer(d *Deliverer, domain string, maxRcpt int) *smtp.Server {
 	s.ReadTimeout = 5 * time.Minute
 	s.WriteTimeout = time.Minute
 	s.ErrorLog = slogLogger{d.Log}
-	return s
+	return srv
 }
 
 type slogLogger struct{ l *slog.Logger }
@@ -188,6 +282,7 @@ type rcpt struct{ addr, user string }
 
 type session struct {
 	d       *Deliverer
+	conn    *conn // nil if the listener was not wrapped
 	from    string
 	hasFrom bool
 	rcpts   []rcpt
@@ -218,6 +313,10 @@ func (s *session) Data(r io.Reader) error {
 }
 
 func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	if s.conn != nil {
+		s.conn.set(connInData)
+		defer s.conn.set(connReplied)
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err // ErrDataTooLarge and the like: go-smtp answers them

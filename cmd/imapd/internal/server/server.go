@@ -83,7 +83,7 @@ type Server struct {
 	deliver *lmtp.Deliverer
 	cert    *tlsutil.Cert
 
-	lmtpSrv *smtp.Server
+	lmtpSrv *lmtp.Server
 	lmtpLn  net.Listener
 	httpSrv *http.Server
 	httpLn  net.Listener
