@@ -42,3 +42,14 @@ func knownFatalAfterLongLine(events []string) []string {
 // literal8) in a plain {n} literal; RFC 9051 §4.3 excludes NUL from
 // literals, RFC 3516 §4.3 asks for literal8 (~{n}).
 func knownNULInLiteral() bool { return !*strict }
+
+// knownStaleRecords (finding F3, storage/recover.go): replay applies a
+// flag record only to a message already present, and an append only when
+// its modseq is above the base. A log whose modseqs go back (a flag change
+// at modseq 1000 for a UID whose append record follows with modseq 1) thus
+// gives the append's flags on a first open; when that open found damage and
+// rotated the log (index written, log → log.1), the next open starts from
+// the index and applies the flag record: the flags change between two
+// opens of the same files. Storage never writes such a log, so logProgram
+// makes every modseq ascending unless -strict.
+func knownStaleRecords() bool { return !*strict }
