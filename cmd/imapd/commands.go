@@ -356,6 +356,7 @@ func cmdDeliver(args []string) int {
 	if int64(len(msg)) > c.Limits.MaxMessageBytes {
 		return fail(exDataErr, "message larger than %d bytes", c.Limits.MaxMessageBytes)
 	}
+	msg = lmtp.StripMboxFrom(msg)
 	// With a server running, the store is its: deliver through its LMTP
 	// listener, so that its IDLE sessions hear of the message.
 	lock, err := datadir.Acquire(c.DataDir)

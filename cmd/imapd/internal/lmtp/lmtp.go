@@ -108,6 +108,17 @@ func Normalize(msg []byte, from string, hasFrom bool) []byte {
 	return out
 }
 
+// StripMboxFrom drops a leading mbox "From sender date" line, which an MTA
+// piping to a delivery agent may add (Postfix pipe(8) flag F).
+func StripMboxFrom(msg []byte) []byte {
+	if bytes.HasPrefix(msg, []byte("From ")) {
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			return msg[i+1:]
+		}
+	}
+	return msg
+}
+
 // Deliver appends msg (already normalized) to user's INBOX.
 func (d *Deliverer) Deliver(user string, msg []byte) (err error) {
 	defer func() {
