@@ -101,6 +101,9 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 # LMTP recipients are user@localhost; users are plain names.
 auth_username_format = %Ln
+# Dovecot's documented advice with expensive password hashes (bcrypt): an
+# auth cache (Debian: none). Myriad caches verified credentials too.
+auth_cache_size = 10M
 passdb {
   driver = passwd-file
   args = $dir/users

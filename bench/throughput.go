@@ -85,7 +85,6 @@ type tpClient struct {
 	fills    int
 	ready    bool
 	dead2    bool
-	uidvalid string
 }
 
 type tpBench struct {
@@ -106,7 +105,6 @@ type tpBench struct {
 	errs    int
 	errBy   map[string]int
 	samples []string
-	mu      sync.Mutex
 }
 
 func (b *tpBench) fail(c *tpClient, what string, r []byte) {
