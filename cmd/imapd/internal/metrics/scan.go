@@ -53,8 +53,8 @@ func lookupCommand(name []byte) uint8 {
 }
 
 const (
-	headMax = 40 // bytes of a command's first line kept to read tag and name
-	tailMax = 24 // bytes of a line's end kept to find a literal "{n}" / "{n+}"
+	headMax = 32 // bytes of a command's first line kept to read tag and name
+	tailMax = 16 // bytes of a line's end kept to find a literal "{n+}" (up to 11 digits)
 )
 
 type pending struct {
@@ -66,22 +66,20 @@ type pending struct {
 // Tracker follows one connection's commands.
 type Tracker struct {
 	lit     int64 // literal bytes of input still to skip
-	first   bool  // not inside a command: the next line starts one
-	inLine  bool  // inside a line of input
+	p0      pending
+	more    *[]pending // commands in flight past p0; nil when none
+	Count   uint32     // commands seen
+	first   bool       // not inside a command: the next line starts one
 	started bool
+	has0    bool
 	nh, nt  uint8
 	head    [headMax]byte
 	tail    [tailMax]byte
-
-	p0    pending
-	has0  bool
-	more  []pending
-	Count uint32 // commands seen
 }
 
 // Reset forgets partial input (after STARTTLS the stream starts anew).
 func (t *Tracker) Reset() {
-	t.lit, t.first, t.inLine, t.nh, t.nt = 0, true, false, 0, 0
+	t.lit, t.first, t.nh, t.nt = 0, true, 0, 0
 }
 
 // Input reads bytes the client sent; now is the caller's clock in ns.
@@ -163,8 +161,10 @@ func (t *Tracker) command(now int64) {
 	switch {
 	case !t.has0:
 		t.p0, t.has0 = p, true
-	case len(t.more) < 64:
-		t.more = append(t.more, p)
+	case t.more == nil:
+		t.more = &[]pending{p}
+	case len(*t.more) < 64:
+		*t.more = append(*t.more, p)
 	}
 }
 
@@ -259,23 +259,30 @@ func (t *Tracker) tagged(line []byte, now int64, done func(uint8, int, int64)) {
 	if t.has0 && t.p0.hash == h {
 		done(t.p0.name, res, now-t.p0.start)
 		t.has0 = false
-		if len(t.more) > 0 {
-			t.p0, t.has0 = t.more[0], true
-			t.more = t.more[1:]
-			if len(t.more) == 0 {
-				t.more = nil
-			}
+		if t.more != nil {
+			m := *t.more
+			t.p0, t.has0 = m[0], true
+			t.drop(m, 0)
 		}
 		return
 	}
-	for j, p := range t.more {
+	if t.more == nil {
+		return
+	}
+	for j, p := range *t.more {
 		if p.hash == h {
 			done(p.name, res, now-p.start)
-			t.more = append(t.more[:j], t.more[j+1:]...)
-			if len(t.more) == 0 {
-				t.more = nil
-			}
+			t.drop(*t.more, j)
 			return
 		}
+	}
+}
+
+func (t *Tracker) drop(m []pending, j int) {
+	m = append(m[:j], m[j+1:]...)
+	if len(m) == 0 {
+		t.more = nil
+	} else {
+		*t.more = m
 	}
 }

@@ -21,13 +21,20 @@ import (
 type session struct {
 	sm      *statemachine.Session
 	srv     *Server
-	addr    netip.Addr
 	user    string
-	loginAt int64
 	in, out uint64
+	addr    [16]byte // the client's address, IPv4 mapped; zero if unknown
+	loginAt uint32   // Unix seconds
 	state   int8
 	tls     bool
 	tr      metrics.Tracker
+}
+
+func (s *session) peer() netip.Addr {
+	if s.addr == ([16]byte{}) {
+		return netip.Addr{}
+	}
+	return netip.AddrFrom16(s.addr).Unmap()
 }
 
 var epoch = time.Now()
@@ -35,7 +42,10 @@ var epoch = time.Now()
 func nanos() int64 { return int64(time.Since(epoch)) }
 
 func (s *Server) newSession(w statemachine.Waker, tlsOn bool) netio.Session {
-	ss := &session{srv: s, addr: peerAddr(w), state: -1, tls: tlsOn}
+	ss := &session{srv: s, state: -1, tls: tlsOn}
+	if a := peerAddr(w); a.IsValid() {
+		ss.addr = a.As16()
+	}
 	ss.sm = statemachine.NewSession(s.smcfg, ss, w, tlsOn)
 	ss.track()
 	return ss
@@ -43,18 +53,19 @@ func (s *Server) newSession(w statemachine.Waker, tlsOn bool) netio.Session {
 
 // Login implements statemachine.Backend for this session.
 func (s *session) Login(user, password string) (statemachine.Account, error) {
-	acct, err := s.srv.limiter.Login(s.addr, user, password)
+	addr := s.peer()
+	acct, err := s.srv.limiter.Login(addr, user, password)
 	switch {
 	case err == nil:
 		acct = copyingAccount{acct}
 		s.user = user
-		s.loginAt = time.Now().Unix()
+		s.loginAt = uint32(time.Now().Unix())
 		s.srv.metrics.Login("ok")
-		s.srv.log.Info("login", "user", user, "addr", s.addr, "tls", s.tls)
+		s.srv.log.Info("login", "user", user, "addr", addr, "tls", s.tls)
 	case err == statemachine.ErrAuthFailed:
-		s.srv.log.Info("login failed", "user", user, "addr", s.addr, "tls", s.tls)
+		s.srv.log.Info("login failed", "user", user, "addr", addr, "tls", s.tls)
 	default:
-		s.srv.log.Error("login error", "user", user, "addr", s.addr, "err", err)
+		s.srv.log.Error("login error", "user", user, "addr", addr, "err", err)
 	}
 	return acct, err
 }
@@ -134,8 +145,8 @@ func (s *session) Close() {
 	s.srv.metrics.SessionState(int(s.state), -1)
 	s.state = -1
 	if s.user != "" {
-		s.srv.log.Info("logout", "user", s.user, "addr", s.addr, "tls", s.tls,
-			"seconds", time.Now().Unix()-s.loginAt, "commands", s.tr.Count,
+		s.srv.log.Info("logout", "user", s.user, "addr", s.peer(), "tls", s.tls,
+			"seconds", uint32(time.Now().Unix())-s.loginAt, "commands", s.tr.Count,
 			"bytes_in", s.in, "bytes_out", s.out)
 	}
 }
