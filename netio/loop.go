@@ -396,7 +396,7 @@ func (l *loop) dispatch(c *conn, data []byte) {
 	c.lastActive = l.now
 	in := append(l.pool.get(len(data)), data...)
 	c.f |= fBusy
-	l.s.workers.submit(job{c: c, now: l.now, in: in, out: l.pool.get(0)})
+	l.s.workers.submit(job{c: c, tls: c.tls, now: l.now, in: in, out: l.pool.get(0)})
 }
 
 // finish takes a step back from the worker pool.
@@ -410,7 +410,12 @@ func (l *loop) finish(j job) {
 		l.closing = append(l.closing, c)
 		return
 	}
-	l.emit(c, j.out, true)
+	if j.encErr {
+		l.pool.put(j.out)
+		l.markClose(c)
+		return
+	}
+	l.emitRaw(c, j.out, true, j.encrypted)
 	l.effects(c, j.eff)
 	l.after(c)
 }
@@ -481,6 +486,11 @@ func (l *loop) after(c *conn) {
 // emit queues a step's output and tries to write it. owned says out was
 // borrowed from the pool (and may be kept as the pending buffer).
 func (l *loop) emit(c *conn, out []byte, owned bool) {
+	l.emitRaw(c, out, owned, false)
+}
+
+// emitRaw is emit; encrypted says out is TLS records already.
+func (l *loop) emitRaw(c *conn, out []byte, owned, encrypted bool) {
 	if len(out) == 0 || c.f&fClosed != 0 {
 		if owned {
 			l.pool.put(out)
@@ -488,7 +498,7 @@ func (l *loop) emit(c *conn, out []byte, owned bool) {
 		return
 	}
 	switch {
-	case c.tls != nil && c.f&fHandshake == 0:
+	case c.tls != nil && c.f&fHandshake == 0 && !encrypted:
 		_, err := c.tls.tc.Write(out) // encrypts into c.out via tlsConn.Write
 		if owned {
 			l.pool.put(out)

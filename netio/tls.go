@@ -39,9 +39,11 @@ type tlsConn struct {
 	hs      bool
 	started bool // the handshake goroutine runs (loop-owned)
 	aborted bool
+	encOn   bool // a worker is encrypting a step's output into out
 	notify  chan struct{}
-	hsOut   []byte
+	out     []byte // handshake output for the loop to send; or a worker's records
 	hsErr   error
+
 }
 
 const (
@@ -95,8 +97,8 @@ func (l *loop) hsOutput(c *conn) {
 		return
 	}
 	t.mu.Lock()
-	out := t.hsOut
-	t.hsOut = nil
+	out := t.out
+	t.out = nil
 	t.mu.Unlock()
 	if len(out) > 0 && c.f&fClosed == 0 {
 		l.appendOut(c, out)
@@ -109,8 +111,8 @@ func (l *loop) hsOutput(c *conn) {
 func (l *loop) hsDone(c *conn) {
 	t := c.tls
 	t.mu.Lock()
-	err, out := t.hsErr, t.hsOut
-	t.hs, t.notify, t.hsOut = false, nil, nil
+	err, out := t.hsErr, t.out
+	t.hs, t.notify, t.out = false, nil, nil
 	t.mu.Unlock()
 	c.f &^= fHandshake
 	if err != nil {
@@ -322,8 +324,13 @@ func (t *tlsConn) Read(p []byte) (int, error) {
 // Write implements net.Conn for tls.Conn.
 func (t *tlsConn) Write(p []byte) (int, error) {
 	t.mu.Lock()
+	if t.encOn {
+		t.out = append(t.out, p...)
+		t.mu.Unlock()
+		return len(p), nil
+	}
 	if t.hs {
-		t.hsOut = append(t.hsOut, p...)
+		t.out = append(t.out, p...)
 		t.mu.Unlock()
 		t.c.signal(sigHsOut)
 		return len(p), nil

@@ -10,10 +10,14 @@ import (
 // the connection's loop and go back to it with the completion.
 type job struct {
 	c   *conn
+	tls *tlsConn // set: encrypt the output on the worker
 	now int64
 	in  []byte
 	out []byte
 	eff statemachine.Effect
+	// After a TLS step: out holds ciphertext, in the plaintext buffer.
+	encrypted bool
+	encErr    bool
 }
 
 // workers is a fixed pool of goroutines running Receive steps. Its queue
@@ -68,6 +72,9 @@ func (w *workers) run() {
 		}
 		w.mu.Unlock()
 		j.out, j.eff = j.c.sess.Receive(j.now, j.in, j.out)
+		if j.tls != nil && len(j.out) > 0 {
+			j.encrypt()
+		}
 		j.c.l.complete(j)
 	}
 }
@@ -79,4 +86,22 @@ func (w *workers) stop() {
 	w.mu.Unlock()
 	w.cond.Broadcast()
 	w.wg.Wait()
+}
+
+// encrypt turns the step's output into TLS records on the worker, into the
+// input buffer (Receive consumed it), so bulk crypto stays off the loop.
+// The loop does not touch a busy connection's tls.Conn, so record order and
+// sequence numbers are those of the steps.
+func (j *job) encrypt() {
+	t := j.tls
+	t.mu.Lock()
+	t.out, t.encOn = j.in[:0], true
+	t.mu.Unlock()
+	_, err := t.tc.Write(j.out)
+	t.mu.Lock()
+	enc := t.out
+	t.out, t.encOn = nil, false
+	t.mu.Unlock()
+	j.in, j.out = j.out, enc
+	j.encrypted, j.encErr = true, err != nil
 }
