@@ -43,7 +43,6 @@ type tlsConn struct {
 	notify  chan struct{}
 	out     []byte // handshake output for the loop to send; or a worker's records
 	hsErr   error
-
 }
 
 const (
