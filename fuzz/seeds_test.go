@@ -269,9 +269,13 @@ func writeConversationSeeds(t *testing.T) {
 		script := sessionScript(steps)
 		sess.add(base, append([]byte{0x02}, script...))
 		sess.add(base+"-preselected", append([]byte{0x1e}, script...))
+		sess.add(base+"-storage", append([]byte{0x82}, script...))
 	}
 	for _, s := range sessionExtraSeeds {
 		sess.add(s.name, []byte(s.script))
+		durable := []byte(s.script)
+		durable[0] |= 0x80
+		sess.add(s.name+"-storage", durable)
 	}
 	parse.done()
 	round.done()

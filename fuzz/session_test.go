@@ -10,10 +10,11 @@ import (
 
 	sm "github.com/myriad-mail/myriad/statemachine"
 	"github.com/myriad-mail/myriad/statemachine/memstore"
+	"github.com/myriad-mail/myriad/storage"
 )
 
 // FuzzSession runs command streams against 1–4 sessions of one user on
-// memstore, interleaved, with wake-ups delivered as netio would, and checks:
+// memstore or on storage, interleaved, with wake-ups delivered as netio would, and checks:
 //
 //   - nothing panics;
 //   - every complete command gets exactly one completion (a tagged OK, NO
@@ -32,7 +33,8 @@ import (
 // Input format (readable, so conversation transcripts are seeds):
 //
 //	byte 0: setup: sessions = 1 + b&3; b&4: log every session in;
-//	        b&8: also SELECT INBOX; (b>>4)&7 messages in INBOX first
+//	        b&8: also SELECT INBOX; (b>>4)&7 messages in INBOX first;
+//	        b&0x80: the durable backend (storage on a MemFS), else memstore
 //	then ops: a selector byte and what that session receives:
 //	  'A'..'D'  session 0..3 (mod the count), wake-ups delivered after
 //	  'a'..'d'  the same, wake-ups left pending
@@ -44,6 +46,9 @@ import (
 func FuzzSession(f *testing.F) {
 	for _, s := range sessionExtraSeeds {
 		f.Add([]byte(s.script))
+		durable := []byte(s.script)
+		durable[0] |= 0x80
+		f.Add(durable)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) > 1<<16 {
@@ -89,7 +94,8 @@ type fataler interface {
 
 type sessionWorld struct {
 	t       fataler
-	be      *memstore.Backend
+	be      sm.Backend
+	store   *storage.Store // when the durable backend runs
 	acct    sm.Account
 	cfg     *sm.Config
 	clients []*sessClient
@@ -116,20 +122,41 @@ type sessClient struct {
 func (c *sessClient) Wake() { c.woken = true }
 
 func newSessionWorld(t fataler) *sessionWorld {
-	be := memstore.New()
-	for u, pw := range sessionUsers {
-		be.AddUser(u, pw)
-	}
-	acct, err := be.Login("alice", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := sm.NewConfig()
 	cfg.AllowPlaintextAuth = true
 	cfg.TLSAvailable = true
 	cfg.Limits = sm.Limits{MaxLine: 2048, MaxLiteral: 8192, MaxNonSyncLiteral: 8192, MaxCommand: 16384, MaxLiterals: 16}
 	cfg.Init()
-	return &sessionWorld{t: t, be: be, acct: acct, cfg: cfg}
+	return &sessionWorld{t: t, cfg: cfg}
+}
+
+// backend sets up the users on memstore, or (durable) on storage over a
+// MemFS.
+func (w *sessionWorld) backend(durable bool) {
+	if durable {
+		fsys := storage.NewMemFS(storage.MemFSOptions{})
+		for u, pw := range sessionUsers {
+			if err := (storage.UsersFile{FS: fsys, Path: "users"}).Add(u, "PLAIN", pw); err != nil {
+				w.t.Fatal(err)
+			}
+		}
+		st, err := storage.Open(stConfig(fsys))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		w.be, w.store = st, st
+	} else {
+		be := memstore.New()
+		for u, pw := range sessionUsers {
+			be.AddUser(u, pw)
+		}
+		w.be = be
+	}
+	acct, err := w.be.Login("alice", "secret")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.acct = acct
 }
 
 func (w *sessionWorld) connect(i int) {
@@ -153,6 +180,8 @@ func (w *sessionWorld) run(in []byte) {
 	}
 	setup := in[0]
 	in = in[1:]
+	w.backend(setup&0x80 != 0)
+	defer w.close()
 	n := 1 + int(setup&3)
 	for i := range (setup >> 4) & 7 {
 		m := sessionMessages[int(i)%len(sessionMessages)]
@@ -196,6 +225,16 @@ func (w *sessionWorld) run(in []byte) {
 	}
 	w.deliver()
 	w.final()
+}
+
+// close ends every session, then the store.
+func (w *sessionWorld) close() {
+	for _, c := range w.clients {
+		c.s.Close()
+	}
+	if w.store != nil {
+		w.store.Close()
+	}
 }
 
 func (w *sessionWorld) tag() string {
