@@ -201,7 +201,7 @@ func (a *account) loadList(rep *recovery) error {
 		if id == inboxID {
 			e.name = "INBOX"
 		}
-		if rec, err := recoverMailbox(fsys, mailboxDir(a.dir, e.id), 0, true); err == nil {
+		if rec, err := recoverMailbox(fsys, mailboxDir(a.dir, e.id), 0, true, false); err == nil {
 			e.uidv = rec.snap.UIDValidity
 		}
 		if e.uidv == 0 {
@@ -257,7 +257,7 @@ func (a *account) adoptOrphans(fromBackup bool, rep *recovery) error {
 			continue
 		}
 		e := mboxEntry{id: uint32(id), name: "Recovered/" + n, uidv: a.nextUIDV}
-		if rec, err := recoverMailbox(a.st.fs, mailboxDir(a.dir, e.id), 0, true); err == nil && rec.snap.UIDValidity != 0 {
+		if rec, err := recoverMailbox(a.st.fs, mailboxDir(a.dir, e.id), 0, true, false); err == nil && rec.snap.UIDValidity != 0 {
 			e.uidv = rec.snap.UIDValidity
 		}
 		a.nextUIDV++

@@ -142,7 +142,7 @@ func (s *Store) checkUser(user string, repair bool) (UserCheck, error) {
 		}
 		uc.Mailboxes++
 		mdir := mailboxDir(dir, e.id)
-		rec, err := recoverMailbox(fsys, mdir, e.uidv, true)
+		rec, err := recoverMailbox(fsys, mdir, e.uidv, true, false)
 		if err != nil {
 			return uc, err
 		}

@@ -163,7 +163,13 @@ func crashRun(seed uint64, planted bool) string {
 			if *crashVerbose {
 				fmt.Fprintf(os.Stderr, "cycle %d step %d box %s ops %d failat %d modseq %d\n", cycle, step, b, fsys.Ops, fsys.FailAt, h[b].Current().HighestModSeq)
 			}
-			switch op := rng.IntN(10); {
+			switch op := rng.IntN(11); {
+			case op == 10: // UNSELECT and SELECT again: a clean close and open
+				a.Release(h[b])
+				var err error
+				if h[b], err = a.Open(b); err != nil {
+					failed = true
+				}
 			case op < 3 || len(present) == 0: // APPEND
 				flags := randomFlags(rng)
 				bodyN++
@@ -207,7 +213,7 @@ func crashRun(seed uint64, planted bool) string {
 				for _, u := range uids {
 					delete(m.msgs, u)
 				}
-			default: // COPY or MOVE to the other mailbox
+			case op == 8 || op == 9: // COPY or MOVE to the other mailbox
 				uids := pick()
 				move := op == 9
 				var res statemachine.CopyResult
@@ -242,6 +248,9 @@ func crashRun(seed uint64, planted bool) string {
 						delete(m.msgs, u)
 					}
 				}
+			}
+			if failed {
+				continue
 			}
 			if *crashVerbose {
 				fmt.Fprintf(os.Stderr, "  -> failed=%v INBOX=%d Archive=%d\n", failed, h["INBOX"].Current().HighestModSeq, h["Archive"].Current().HighestModSeq)

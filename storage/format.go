@@ -57,7 +57,20 @@ const (
 const (
 	mailboxesMagic = "MYRMBX01"
 	subsMagic      = "MYRSUB01"
+	cleanMagic     = "MYRCLN01" // highestmodseq u64, log length u64
 )
+
+func encodeClean(modseq uint64, logLen int64) []byte {
+	return seal(cleanMagic, le.AppendUint64(le.AppendUint64(nil, modseq), uint64(logLen)))
+}
+
+func decodeClean(b []byte) (uint64, int64, bool) {
+	p, err := unseal(cleanMagic, b)
+	if err != nil || len(p) != 16 {
+		return 0, 0, false
+	}
+	return le.Uint64(p), int64(le.Uint64(p[8:])), true
+}
 
 // errCorrupt marks data that failed a checksum or a structural check.
 var errCorrupt = errors.New("storage: corrupt data")

@@ -82,11 +82,7 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 	if err := st.fs.MkdirAll(mb.dir + "/m"); err != nil {
 		return nil, err
 	}
-	// The directory entries must be durable before anything in them is.
-	if err := st.fs.SyncDir(acct.dir); err != nil {
-		return nil, err
-	}
-	rep, err := recoverMailbox(st.fs, mb.dir, uidValidity, false)
+	rep, err := recoverMailbox(st.fs, mb.dir, uidValidity, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +100,18 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 		f.Close()
 		return nil, err
 	}
-	// The entries of m/ and of a log just created must be durable before
-	// anything is acknowledged through them.
-	if err := st.fs.SyncDir(mb.dir); err != nil {
-		f.Close()
-		return nil, err
+	// The entries of the mailbox directory, of m/ and of a log just
+	// created must be durable before anything is acknowledged through them.
+	// After a clean close the last process made them so.
+	if !rep.clean {
+		if err := st.fs.SyncDir(acct.dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := st.fs.SyncDir(mb.dir); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	if rep.needIndex {
 		// Replace the damaged index, keeping index.backup as it is.
@@ -140,6 +143,12 @@ func (mb *mailbox) close() {
 		mb.log.Sync()
 	}
 	mb.removeDoomedLocked()
+	if mb.broken == nil && !mb.deleted {
+		// A clean close lets the next open skip listing m/.
+		if err := writeFileAtomic(mb.st.fs, mb.dir, "clean", "", encodeClean(mb.head.HighestModSeq, mb.logSize)); err != nil {
+			mb.st.log.Warn("storage: writing clean marker", "dir", mb.dir, "err", err)
+		}
+	}
 	mb.log.Close()
 	mb.broken = errors.New("storage: mailbox closed")
 	if mb.deleted {

@@ -22,6 +22,7 @@ type recovery struct {
 	problems  int      // findings that mean damage (not merely a crash)
 	lostBytes int      // log bytes that failed their checksums
 	logDamage bool     // "log" had damage: rotate it away after opening
+	clean     bool     // the last close was clean and nothing changed since
 
 	// expunges lists the expunges the logs remember, for QRESYNC; floor is
 	// the modseq from which they are complete.
@@ -249,7 +250,11 @@ func (s *replayState) apply(r logRecord, base uint64, rep *recovery) {
 // "Recovery"). Unless dryRun, it cuts a torn log tail, removes leftover
 // temporary and expunged files, and writes its repairs to the log, durably,
 // before returning.
-func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*recovery, error) {
+//
+// With trustClean, a valid clean marker (written at the last clean close)
+// whose modseq and log length match what was found lets it skip listing m/:
+// nothing changed since the files were last reconciled.
+func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun, trustClean bool) (*recovery, error) {
 	rep := &recovery{}
 	idx, err := loadIndex(fsys, dir+"/index")
 	if err != nil {
@@ -370,9 +375,32 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 	}
 
 	// Reconcile with the message files.
-	names, err := fsys.ReadDir(dir + "/m")
-	if err != nil && !isNotExist(err) {
-		return nil, err
+	skipFiles, marker := false, false
+	if trustClean {
+		if b, err := readFile(fsys, dir+"/clean"); err == nil {
+			marker = true
+			ms, ll, ok := decodeClean(b)
+			skipFiles = ok && ms == st.modseq && ll == int64(logLen) && len(rep.lines) == 0
+		}
+	}
+	rep.clean = skipFiles
+	if marker && !dryRun {
+		// The marker holds only until the next change: remove it, durably,
+		// so a crash from here on brings the full reconciliation back.
+		if err := fsys.Remove(dir + "/clean"); err != nil {
+			return nil, err
+		}
+		if err := fsys.SyncDir(dir); err != nil {
+			return nil, err
+		}
+	}
+	var names []string
+	var err2 error
+	if !skipFiles {
+		names, err2 = fsys.ReadDir(dir + "/m")
+	}
+	if err2 != nil && !isNotExist(err2) {
+		return nil, err2
 	}
 	files := map[statemachine.UID]bool{}
 	var orphans []statemachine.UID
@@ -425,7 +453,7 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun bool) (*reco
 	// Records without a file: expunge them.
 	var missing []statemachine.UID
 	for _, m := range st.msgs {
-		if !st.gone[m.UID] && !files[m.UID] {
+		if !skipFiles && !st.gone[m.UID] && !files[m.UID] {
 			missing = append(missing, m.UID)
 		}
 	}
