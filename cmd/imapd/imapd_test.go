@@ -817,7 +817,7 @@ func TestCheck(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		s.run(message(fmt.Sprint("check ", i)), 0, "deliver", "-config", s.config, testUser)
 	}
-	if out := s.run("", 0, "check", "-config", s.config, "-all"); !strings.Contains(out, "INBOX: ok, 3 message(s)") {
+	if out := s.run("", 0, "check", "-config", s.config, "-all"); !strings.Contains(out, "alice: 6 mailboxes, 3 messages: ok") {
 		t.Fatalf("check of a sound store:\n%s", out)
 	}
 	s.run("", exNoUser, "check", "-config", s.config, "nobody")
@@ -835,7 +835,7 @@ func TestCheck(t *testing.T) {
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(damaged, b, 0o600)
 	out := s.run("", 1, "check", "-config", s.config, testUser)
-	if !strings.Contains(out, "corrupt") {
+	if !strings.Contains(out, "problem") {
 		t.Fatalf("check did not report the damage:\n%s", out)
 	}
 	if after, _ := os.ReadFile(damaged); !bytes.Equal(after, b) {
