@@ -146,7 +146,7 @@ service lmtp {
     port = $LMTP_PORT
   }
 }
-# Every imap process keeps a connection to anvil and to the log process.
+# Every imap process keeps a connection to anvil, log and stats.
 service anvil {
   client_limit = 19900
 }
@@ -154,6 +154,9 @@ service auth {
   client_limit = 19900
 }
 service log {
+  client_limit = 19900
+}
+service stats {
   client_limit = 19900
 }
 default_vsz_limit = 256M
