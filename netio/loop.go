@@ -41,6 +41,9 @@ type loop struct {
 	retry   []*conn // readable connections to read again next turn
 	trim    []*conn // TLS connections whose tls.Conn buffers to drop once idle
 	trimAt  int64
+	hsRun   int     // handshake goroutines running
+	hsWait  []*conn // ClientHello in, waiting for a handshake goroutine
+	hsHead  int
 	phead   int
 	nconns  int
 	paused  int

@@ -231,3 +231,50 @@ func TestSilentTLSClients(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// clientHello returns the first record a crypto/tls client sends.
+func clientHello(t *testing.T) []byte {
+	a, b := net.Pipe()
+	defer b.Close()
+	go func() {
+		tls.Client(a, &tls.Config{InsecureSkipVerify: true}).Handshake()
+		a.Close()
+	}()
+	buf := make([]byte, 16<<10)
+	n, err := b.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf[:n]
+}
+
+// TestHandshakeCap: clients that send a ClientHello and stall hold at most
+// MaxHandshakes goroutines per loop; the rest wait; all go at the timeout.
+func TestHandshakeCap(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.MaxHandshakes = 1; c.HandshakeTimeout = 5 })
+	hello := clientHello(t)
+	_, g0 := memNow()
+	const n = 6
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", ts.tlsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(hello); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "accepted", func() bool { return ts.srv.Stats().Sessions == n })
+	time.Sleep(200 * time.Millisecond)
+	if _, g1 := memNow(); g1-g0 < 1 || g1-g0 > 2 {
+		t.Fatalf("%d handshake goroutines for %d stalled clients, want 1 or 2 (1 per loop)", g1-g0, n)
+	}
+	ts.clock.Add(6)
+	waitFor(t, "stalled handshakes closed", func() bool { return ts.srv.Stats().Sessions == 0 })
+	if st := ts.srv.Stats(); st.TLSFailures != n || st.TLSHandshakes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	c := ts.dialTLS(t)
+	c.greeting(true)
+}

@@ -50,6 +50,9 @@ func NewServer(cfg Config, f Factory) (*Server, error) {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 30
 	}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = 256
+	}
 	if cfg.LingerTimeout <= 0 {
 		cfg.LingerTimeout = 10
 	}

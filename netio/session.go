@@ -61,6 +61,9 @@ type Config struct {
 	TLS *tls.Config
 	// HandshakeTimeout bounds a TLS handshake, seconds (default 30).
 	HandshakeTimeout int64
+	// MaxHandshakes is how many TLS handshake goroutines a loop runs at
+	// once (default 256); more clients wait, under HandshakeTimeout.
+	MaxHandshakes int
 	// LingerTimeout bounds how long a closing connection may take to flush
 	// its last output, seconds (default 10).
 	LingerTimeout int64

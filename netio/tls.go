@@ -40,6 +40,7 @@ type tlsConn struct {
 	started bool // the handshake goroutine runs (loop-owned)
 	aborted bool
 	encOn   bool // a worker is encrypting a step's output into out
+	queued  bool // waiting for a handshake goroutine (loop-owned)
 	notify  chan struct{}
 	out     []byte // handshake output for the loop to send; or a worker's records
 	hsErr   error
@@ -75,10 +76,26 @@ func (l *loop) startHandshake(c *conn) {
 // ClientHello) is buffered, so a client that connects and says nothing costs
 // neither a goroutine nor a tls.Conn.
 func (l *loop) startHandshakeGoroutine(t *tlsConn) {
+	l.hsRun++
 	t.started = true
 	t.notify = make(chan struct{}, 1)
 	t.tc = tls.Server(t, l.s.cfg.TLS)
 	go t.handshake()
+}
+
+// nextHandshake starts waiting handshakes while goroutines are free.
+func (l *loop) nextHandshake() {
+	for l.hsRun < l.s.cfg.MaxHandshakes && l.hsHead < len(l.hsWait) {
+		c := l.hsWait[l.hsHead]
+		l.hsWait[l.hsHead] = nil
+		l.hsHead++
+		if c.f&fClosed == 0 && c.tls != nil && !c.tls.started {
+			l.startHandshakeGoroutine(c.tls)
+		}
+	}
+	if l.hsHead == len(l.hsWait) {
+		l.hsWait, l.hsHead = l.hsWait[:0], 0
+	}
 }
 
 func (t *tlsConn) handshake() {
@@ -114,6 +131,8 @@ func (l *loop) hsDone(c *conn) {
 	t.hs, t.notify, t.out = false, nil, nil
 	t.mu.Unlock()
 	c.f &^= fHandshake
+	l.hsRun--
+	l.nextHandshake()
 	if err != nil {
 		l.TLSFailures.Add(1)
 	}
@@ -149,8 +168,13 @@ func (l *loop) tlsInput(c *conn, data []byte) {
 	}
 	if c.f&fHandshake == 0 {
 		l.tlsDecode(c)
-	} else if !t.started && t.whole > 0 {
-		l.startHandshakeGoroutine(t)
+	} else if !t.started && !t.queued && t.whole > 0 {
+		if l.hsRun < l.s.cfg.MaxHandshakes {
+			l.startHandshakeGoroutine(t)
+		} else {
+			t.queued = true
+			l.hsWait = append(l.hsWait, c)
+		}
 	}
 }
 
