@@ -352,12 +352,7 @@ func TestSessionOverEachTransport(t *testing.T) {
 		})
 	}
 	// The metrics saw the commands and the logins.
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + s.metric + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := s.scrape()
 	for _, want := range []string{
 		`myriad_commands_total{command="APPEND",result="ok"} 3`,
 		`myriad_commands_total{command="LOGIN",result="ok"} 3`,
@@ -381,6 +376,33 @@ func TestSessionOverEachTransport(t *testing.T) {
 	waitLogCount(t, s, "msg=logout user=alice", 3)
 	if !strings.Contains(s.stderr.String(), "commands=") || !strings.Contains(s.stderr.String(), "addr=127.0.0.1") {
 		t.Errorf("logout lines lack the session's counters")
+	}
+}
+
+func (s *testServer) scrape() string {
+	s.t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + s.metric + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// waitMetric waits until the metrics hold line (name and value).
+func (s *testServer) waitMetric(line string) {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		body := s.scrape()
+		if strings.Contains(body, "\n"+line+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("metrics never showed %q:\n%s", line, body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -416,6 +438,7 @@ func TestConcurrentSessionsOneMailbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	s.waitMetric(fmt.Sprintf(`myriad_sessions{state="selected"} %d`, sessions))
 	var wg sync.WaitGroup
 	errs := make(chan error, sessions*each)
 	for i, c := range clients {
@@ -504,7 +527,7 @@ func TestLMTPWakesIdle(t *testing.T) {
 	s := newServer(t, "")
 	s.start()
 	_, idle, exists := idleClient(t, s, implicitTLS)
-	time.Sleep(100 * time.Millisecond) // let IDLE reach the server
+	s.waitMetric(`myriad_sessions{state="idle"} 1`)
 
 	conn, err := net.DialTimeout("tcp", s.lmtp, 10*time.Second)
 	if err != nil {
@@ -537,6 +560,8 @@ func TestLMTPWakesIdle(t *testing.T) {
 	}
 	lc.Quit()
 	waitExists(t, exists, 1)
+	s.waitMetric(`myriad_lmtp_deliveries_total{result="ok"} 1`)
+	s.waitMetric(`myriad_wakeups_total 1`)
 	if err := idle.Close(); err != nil {
 		t.Fatal(err)
 	}
