@@ -100,6 +100,10 @@ type Network struct {
 	Loops int `toml:"loops"`
 	// Workers is the number of goroutines running storage steps (0: 4 per loop).
 	Workers int `toml:"workers"`
+	// MaxHandshakes is how many TLS handshakes a loop runs at once (0: 256).
+	MaxHandshakes int `toml:"max_handshakes"`
+	// HandshakeTimeout bounds a TLS handshake, waiting included.
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
 }
 
 // Log configures log/slog.
@@ -162,6 +166,7 @@ func Default() Config {
 			MaxOutputBytes:    4 << 20,
 			LMTPMaxRecipients: 100,
 		},
+		Network:         Network{HandshakeTimeout: Duration{30 * time.Second}},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration{30 * time.Second},
 	}

@@ -142,10 +142,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	})
 
 	s.net, err = netio.NewServer(netio.Config{
-		Loops:     cfg.Network.Loops,
-		Workers:   cfg.Network.Workers,
-		MaxOutput: cfg.Limits.MaxOutputBytes,
-		TLS:       tlsCfg,
+		Loops:            cfg.Network.Loops,
+		Workers:          cfg.Network.Workers,
+		MaxOutput:        cfg.Limits.MaxOutputBytes,
+		TLS:              tlsCfg,
+		MaxHandshakes:    cfg.Network.MaxHandshakes,
+		HandshakeTimeout: seconds(cfg.Network.HandshakeTimeout),
 	}, s.newSession)
 	if err != nil {
 		return nil, fmt.Errorf("event loops: %w", err)
