@@ -141,7 +141,7 @@ func BenchmarkAppend(b *testing.B) {
 			cfs := &countFS{FS: o}
 			s := newTestStore(b, cfs, func(c *Config) {
 				c.LogRotateBytes = 64 << 20
-				c.PerFileFsync = os.Getenv("STORAGE_BENCH_PERFILE") != ""
+				c.SyncFS = os.Getenv("STORAGE_BENCH_SYNCFS") != ""
 			})
 			a := login(b, s, "alice")
 			mbox, _ := a.Open("INBOX") // held open, as by a session

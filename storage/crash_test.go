@@ -102,7 +102,7 @@ func crashRun(seed uint64, planted bool) string {
 		if *crashVerbose {
 			lg = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
-		s, err := Open(Config{FS: fsys, Logger: lg, Now: fixedNow, LogRotateBytes: 1500, PlantedBugSkipFsync: planted, PerFileFsync: seed%2 == 1})
+		s, err := Open(Config{FS: fsys, Logger: lg, Now: fixedNow, LogRotateBytes: 1500, PlantedBugSkipFsync: planted, SyncFS: seed%2 == 0})
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -322,8 +322,8 @@ func crashRun(seed uint64, planted bool) string {
 	return ""
 }
 
-// TestCrash (odd seeds fsync file by file, even seeds use the FS-wide
-// SyncAll group commit) runs random operations on a fault-injecting file system, crashes
+// TestCrash (odd seeds fsync file by file, even seeds use SyncFS, the
+// FS-wide SyncAll group commit) runs random operations on a fault-injecting file system, crashes
 // it at a random file-system operation (the operation fails, then power is
 // lost), recovers, and checks that every acknowledged change is there, that
 // nothing acknowledged as expunged came back, that HIGHESTMODSEQ did not go

@@ -105,10 +105,11 @@
 // (Mailbox.Publish): group commit, one fsync per batch, and no session ever
 // sees a change that is not durable. APPEND writes the message file under a
 // temporary name first; its data must be durable before its name, and its
-// name before the record is acknowledged. Where the FS can sync everything
-// at once (OSFS: syncfs(2)), concurrent APPENDs share one sync for all their
-// files (the store-wide barrier) and one for names and log; otherwise each
-// file is fsynced by its writer and the directory once per batch.
+// name before the record is acknowledged. By default each file is fsynced
+// by its writer (in parallel) and m/ and the log once per batch; with
+// Config.SyncFS and an FS that can sync everything at once (OSFS:
+// syncfs(2)), concurrent APPENDs share one sync for all their files (a
+// store-wide barrier) and one for names and log.
 // FsyncBatch acknowledges before the fsync (within BatchInterval);
 // FsyncNever leaves it to the kernel.
 //

@@ -556,20 +556,38 @@ type newMsg struct {
 	flags statemachine.Flags // system flags
 	kw    []string           // keyword names
 	date  int64
-	body  []byte
+	body  []byte // nil for a copy until writeTemp reads it
 	tmp   string
+	size  uint32
+
+	// A copy reads its body from here when its file is written, so a COPY
+	// of many messages holds one body in memory at a time.
+	src    *mailbox
+	srcUID statemachine.UID
 }
 
 // writeTemp writes a message file under a temporary name and fsyncs it.
 func (mb *mailbox) writeTemp(m *newMsg) error {
 	m.tmp = mb.dir + "/m/tmp-" + strconv.FormatUint(mb.tmpSeq.Add(1), 10)
-	hdr := encodeMsgHeader(msgHeader{date: m.date, size: uint32(len(m.body)), flags: m.flags, bodyCRC: crc(m.body), keywords: m.kw})
+	body := m.body
+	if body == nil && m.src != nil {
+		b, err := m.src.Message(m.srcUID)
+		if err != nil {
+			return err
+		}
+		body = b
+	}
+	if int64(len(body)) > mb.st.cfg.MaxMessageBytes {
+		return statemachine.ErrTooBig
+	}
+	m.size = uint32(len(body))
+	hdr := encodeMsgHeader(msgHeader{date: m.date, size: m.size, flags: m.flags, bodyCRC: crc(body), keywords: m.kw})
 	f, err := mb.st.fs.Create(m.tmp)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, len(hdr)+len(m.body))
-	buf = append(append(buf, hdr...), m.body...)
+	buf := make([]byte, 0, len(hdr)+len(body))
+	buf = append(append(buf, hdr...), body...)
 	if _, err := f.Write(buf); err != nil {
 		f.Close()
 		return err
@@ -585,11 +603,6 @@ func (mb *mailbox) writeTemp(m *newMsg) error {
 
 // add adds messages (one APPEND, or the messages of a COPY) under one modseq.
 func (mb *mailbox) add(msgs []newMsg) ([]statemachine.UID, uint32, error) {
-	for i := range msgs {
-		if int64(len(msgs[i].body)) > mb.st.cfg.MaxMessageBytes {
-			return nil, 0, statemachine.ErrTooBig
-		}
-	}
 	cleanup := func() {
 		for _, m := range msgs {
 			if m.tmp != "" {
@@ -655,7 +668,7 @@ func (mb *mailbox) addLocked(msgs []newMsg) (uint64, []statemachine.UID, uint32,
 			return 0, nil, 0, err
 		}
 		uids[i] = h.UIDNext + statemachine.UID(i)
-		out[i] = statemachine.Message{UID: uids[i], Flags: f | m.flags, ModSeq: modseq, Size: uint32(len(m.body)), Date: m.date}
+		out[i] = statemachine.Message{UID: uids[i], Flags: f | m.flags, ModSeq: modseq, Size: m.size, Date: m.date}
 	}
 	always := mb.st.cfg.Fsync == FsyncAlways && !mb.st.cfg.PlantedBugSkipFsync
 	if !always {
@@ -677,7 +690,9 @@ func (mb *mailbox) addLocked(msgs []newMsg) (uint64, []statemachine.UID, uint32,
 		return 0, uids, 0, err
 	}
 	for i, m := range msgs {
-		mb.putCache(uids[i], m.body)
+		if m.body != nil {
+			mb.putCache(uids[i], m.body)
+		}
 	}
 	return seq, uids, h.UIDValidity, nil
 }
@@ -704,11 +719,7 @@ func (mb *mailbox) copyTo(uids []statemachine.UID, dest string) (statemachine.Co
 			continue
 		}
 		m := h.At(i)
-		body, err := mb.Message(u)
-		if err != nil {
-			return statemachine.CopyResult{}, nil, err
-		}
-		nm := newMsg{flags: m.Flags & (1<<statemachine.KeywordBase - 1), date: m.Date, body: body}
+		nm := newMsg{flags: m.Flags & (1<<statemachine.KeywordBase - 1), date: m.Date, src: mb, srcUID: u}
 		for b := range statemachine.MaxKeywords {
 			if m.Flags&(1<<(statemachine.KeywordBase+b)) != 0 && b < len(h.Keywords) {
 				nm.kw = append(nm.kw, h.Keywords[b])

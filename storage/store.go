@@ -73,10 +73,13 @@ type Config struct {
 	// Now is the clock, read only to seed UIDVALIDITY for new mailboxes
 	// (default time.Now); the simulator passes its virtual clock.
 	Now func() time.Time
-	// PerFileFsync makes every message file fsync itself even when the FS
-	// can sync everything at once (SyncAller, Linux syncfs), which is the
-	// default way APPEND shares one sync among concurrent writers.
-	PerFileFsync bool
+	// SyncFS makes concurrent APPENDs share syncs of the whole file system
+	// (SyncAller; syncfs(2) for OSFS) instead of fsyncing each message
+	// file: one sync for all their files' data, one for names and log.
+	// It pays on a file system that holds only mail; where other programs
+	// leave dirty data on the same file system, every sync flushes theirs
+	// too (docs/STORAGE.md has both measured). Default: per-file fsync.
+	SyncFS bool
 	// PlantedBugSkipFsync acknowledges changes without any fsync. It exists
 	// only so that crash tests and the simulator can prove they detect lost
 	// acknowledged changes; never set it otherwise.
@@ -132,7 +135,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg.Now = time.Now
 	}
 	s := &Store{cfg: cfg, fs: cfg.FS, log: cfg.Logger, accounts: map[string]*account{}}
-	if sa, ok := cfg.FS.(SyncAller); ok && !cfg.PerFileFsync {
+	if sa, ok := cfg.FS.(SyncAller); ok && cfg.SyncFS {
 		s.syncAll = sa
 	}
 	if err := s.fs.MkdirAll("u"); err != nil {
