@@ -97,13 +97,10 @@ func (r *respReader) fail(format string, args ...any) {
 	}
 }
 
-// readResponses splits b into responses. b must end with a complete one.
-func readResponses(b []byte, utf8ok bool) ([]resp, error) {
-	return readResponsesOpt(b, utf8ok, false)
-}
-
-// readResponsesOpt is readResponses that may tolerate NUL in plain literals.
-func readResponsesOpt(b []byte, utf8ok, nulLiteralOK bool) ([]resp, error) {
+// readResponses splits b into responses; b must end with a complete one.
+// utf8ok allows UTF-8 in quoted strings and text; nulLiteralOK tolerates NUL
+// in plain literals (finding F2).
+func readResponses(b []byte, utf8ok, nulLiteralOK bool) ([]resp, error) {
 	r := &respReader{b: b, utf8: utf8ok, nulOK: nulLiteralOK}
 	var out []resp
 	for r.i < len(r.b) && r.err == nil {

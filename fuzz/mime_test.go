@@ -253,7 +253,7 @@ func checkSection(raw []byte, p *imapmime.Part, path []uint32, spec imapmime.Spe
 // checkFetchResponse reads out as exactly one "* n FETCH (...)" response and
 // checks the shape of its items.
 func checkFetchResponse(out []byte, nulLiteralOK, rev2 bool) error {
-	rs, err := readResponsesOpt(out, false, nulLiteralOK)
+	rs, err := readResponses(out, false, nulLiteralOK)
 	if err != nil {
 		return err
 	}

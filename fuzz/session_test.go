@@ -432,7 +432,7 @@ func (w *sessionWorld) responses(c *sessClient, out []byte, what string) []resp 
 	if len(out) == 0 {
 		return nil
 	}
-	rs, err := readResponsesOpt(out, true, knownNULInLiteral())
+	rs, err := readResponses(out, true, knownNULInLiteral())
 	if err != nil {
 		w.t.Fatalf("session %s, after %s: malformed response: %v\noutput: %q", c.name, what, err, out)
 	}
