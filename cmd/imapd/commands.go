@@ -170,6 +170,9 @@ func cmdDemo(args []string) int {
 		}
 		fmt.Printf("  certificate      %s (self-signed)\n", c.TLS.Cert)
 		fmt.Printf("  login            user %q password %q\n", demoUser, password)
+		if !c.Auth.InsecureAuth && s.Addrs["imap"] != nil {
+			fmt.Printf("  (on the IMAP port, LOGIN needs STARTTLS first; -insecure-auth allows it in the clear)\n")
+		}
 		fmt.Printf("Stop with Ctrl-C.\n")
 	})
 	if err != nil {

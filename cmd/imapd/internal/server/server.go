@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -134,11 +135,22 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.smcfg.IdleTimeout = seconds(cfg.Limits.IdleTimeout)
 	s.smcfg.Init()
 
+	// A delayed failure holds a storage worker: at most a quarter of them
+	// may be waiting at once, so that guessing cannot stall other sessions.
+	workers := cfg.Network.Workers
+	if workers <= 0 {
+		loops := cfg.Network.Loops
+		if loops <= 0 {
+			loops = runtime.NumCPU()
+		}
+		workers = max(4, 4*loops) // netio's default
+	}
 	s.limiter = authlimit.New(s.store.Store, authlimit.Config{
-		Delay:      cfg.Auth.FailureDelay.Duration,
-		MaxPerAddr: cfg.Auth.MaxFailuresPerAddr,
-		MaxPerUser: cfg.Auth.MaxFailuresPerUser,
-		Window:     cfg.Auth.FailureWindow.Duration,
+		Delay:       cfg.Auth.FailureDelay.Duration,
+		MaxPerAddr:  cfg.Auth.MaxFailuresPerAddr,
+		MaxPerUser:  cfg.Auth.MaxFailuresPerUser,
+		Window:      cfg.Auth.FailureWindow.Duration,
+		MaxSleeping: max(1, workers/4),
 	})
 
 	s.net, err = netio.NewServer(netio.Config{
