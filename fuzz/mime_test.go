@@ -25,7 +25,7 @@ import (
 // (shared/testdata/mime-oracle): multipart/alternative, attachments, nested
 // message/rfc822, broken MIME, 8-bit and huge headers.
 func FuzzMIME(f *testing.F) {
-	for _, s := range mimeInlineSeeds {
+	for _, s := range append(mimeInlineSeeds, mimeHugeHeader()) {
 		f.Add([]byte(s), imapmime.AppendPart(nil, imapmime.Parse([]byte(s))))
 	}
 	f.Fuzz(func(t *testing.T, msg, cache []byte) {
@@ -40,6 +40,24 @@ var mimeInlineSeeds = []string{
 	"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\none\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\ntwo\r\n--x--\r\n",
 	"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n",
 	"Subject: =?utf-8?q?caf=C3=A9?=\r\nTo: undisclosed-recipients:;\r\n\r\n",
+}
+
+// mimeHugeHeader is a message with a 40 KB header: 300 Received fields and
+// a folded To of 400 addresses.
+func mimeHugeHeader() string {
+	var b strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&b, "Received: from relay%d.example.net (relay%d.example.net [192.0.2.%d])\r\n\tby mx.example.org; Fri, 7 Mar 2025 22:00:%02d +0100\r\n", i, i, i%256, i%60)
+	}
+	b.WriteString("To: ")
+	for i := range 400 {
+		if i > 0 {
+			b.WriteString(",\r\n ")
+		}
+		fmt.Fprintf(&b, "\"User %d\" <user%d@example.org>", i, i)
+	}
+	b.WriteString("\r\nSubject: many recipients\r\nContent-Type: text/plain\r\n\r\nbody\r\n")
+	return b.String()
 }
 
 // mimeFields are the header fields asked for in HEADER.FIELDS sections:

@@ -135,6 +135,8 @@ func writeMIMESeeds(t *testing.T) {
 		}
 		w.add(strings.TrimSuffix(e.Name(), ".eml"), b, imapmime.AppendPart(nil, imapmime.Parse(b)))
 	}
+	huge := []byte(mimeHugeHeader())
+	w.add("synthetic-huge-header", huge, imapmime.AppendPart(nil, imapmime.Parse(huge)))
 	w.done()
 }
 
