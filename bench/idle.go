@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -346,6 +347,38 @@ type idleResult struct {
 	Lost        int
 	MissedRound int
 	Load        [2]string
+
+	MetricsBefore, MetricsAfter map[string]float64
+}
+
+// scrape reads the Go runtime figures from a Prometheus endpoint.
+func scrape(url string) map[string]float64 {
+	if url == "" {
+		return nil
+	}
+	cl := &http.Client{Timeout: 10 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		switch f[0] {
+		case "go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes",
+			"go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", "process_resident_memory_bytes",
+			`myriad_sessions{state="idle"}`, "myriad_connections":
+			v, _ := strconv.ParseFloat(f[1], 64)
+			m[f[0]] = v
+		}
+	}
+	return m
 }
 
 func loadavg() string {
@@ -378,6 +411,7 @@ func cmdIdle(args []string) {
 	warm := fs.Bool("warm", true, "log every user in once before measuring (creates mailboxes, warms caches)")
 	detail := fs.String("detail", "", "append the full report to this `file`")
 	setupTimeout := fs.Duration("setup-timeout", 40*time.Minute, "give up waiting for sessions to reach IDLE")
+	metricsURL := fs.String("metrics", "", "Prometheus `URL` of the server (Myriad): Go heap and goroutines before and after")
 	fs.Parse(args)
 	if *pidFile != "" {
 		b, err := os.ReadFile(*pidFile)
@@ -414,6 +448,7 @@ func cmdIdle(args []string) {
 	var r idleResult
 	r.Server = *server
 	r.Load[0] = loadavg()
+	r.MetricsBefore = scrape(*metricsURL)
 	r.UserBefore, r.Procs[0] = treePSS(*pid)
 	r.KernBefore = readKernel()
 
@@ -486,6 +521,7 @@ func cmdIdle(args []string) {
 	logf("%d sessions idle, %d failed (%s); setup %.0f/s, latency %v", r.Sessions, r.Failed, r.FirstErr, r.SetupRate, r.SetupLat)
 	time.Sleep(*settle)
 	r.UserAfter, r.Procs[1] = treePSS(*pid)
+	r.MetricsAfter = scrape(*metricsURL)
 	r.KernAfter = readKernel()
 
 	// Fan-out: deliver one message to a user whose INBOX the sessions watch.
@@ -599,6 +635,12 @@ func (r *idleResult) report(n, users int, useTLS bool, rate float64, args []stri
 	fmt.Fprintf(&b, "user PSS: before %d B (%d procs) after %d B (%d procs): %d B/session\n", r.UserBefore, r.Procs[0], r.UserAfter, r.Procs[1], (r.UserAfter-r.UserBefore)/s)
 	fmt.Fprintf(&b, "kernel: slab %+d kstack %+d pagetables %+d tcp_mem %+d (tcp inuse %d -> %d): %d B/session (both ends of each loopback connection)\n",
 		ka.Slab-kb.Slab, ka.KernelStack-kb.KernelStack, ka.PageTables-kb.PageTables, ka.TCPMem-kb.TCPMem, kb.TCPInuse, ka.TCPInuse, (ka.total()-kb.total())/s)
+	if r.MetricsAfter != nil {
+		for _, k := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", `myriad_sessions{state="idle"}`} {
+			a, b0 := r.MetricsAfter[k], r.MetricsBefore[k]
+			fmt.Fprintf(&b, "metrics: %s before %.0f after %.0f (%+.1f per session)\n", k, b0, a, (a-b0)/float64(s))
+		}
+	}
 	fmt.Fprintf(&b, "setup: offered %.0f/s achieved %.1f/s latency %v\n", rate, r.SetupRate, r.SetupLat)
 	fmt.Fprintf(&b, "fan-out APPEND, from its tagged OK to each watcher's EXISTS (0 if before): %v\n", r.FanAppendC)
 	fmt.Fprintf(&b, "fan-out APPEND, from sending it to each watcher's EXISTS: %v; the APPEND's tagged OK came after %v\n", r.FanAppend, r.AppendDone)

@@ -5,7 +5,7 @@
 #   bench/myriad.sh stop DIR
 #
 # IMAPD is the binary (default bin/imapd). Ports: IMAP_PORT (21143),
-# IMAPS_PORT (21993), LMTP_PORT (21024). Configuration: imapd's defaults
+# IMAPS_PORT (21993), LMTP_PORT (21024), METRICS_PORT (21090). Configuration: imapd's defaults
 # (fsync = always) with plaintext LOGIN allowed, as for Dovecot.
 set -euo pipefail
 cmd=${1:?usage: myriad.sh start DIR USERS_FILE | stop DIR}
@@ -47,7 +47,7 @@ hostname = "localhost"
 imap = "127.0.0.1:$IMAP_PORT"
 imaps = "127.0.0.1:$IMAPS_PORT"
 lmtp = "127.0.0.1:$LMTP_PORT"
-metrics = ""
+metrics = "127.0.0.1:${METRICS_PORT:-21090}"
 [tls]
 cert = "$dir/cert.pem"
 key = "$dir/key.pem"

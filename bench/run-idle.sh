@@ -20,6 +20,7 @@ mkdir -p "$BENCH_DIR"
 "$IMAPBENCH" users -n 1000 -scheme "$SCHEME" > "$BENCH_DIR/users.$SCHEME"
 settle=${SETTLE:-5s}
 gap=1s
+metrics=()
 case "$server" in
 myriad)
 	dir=$BENCH_DIR/myriad
@@ -28,6 +29,7 @@ myriad)
 	pidargs=(-pidfile "$dir/pid")
 	addr=127.0.0.1:${IMAP_PORT:-21143}; [ "$tlsmode" = 1 ] && addr=127.0.0.1:${IMAPS_PORT:-21993}
 	lmtp=127.0.0.1:${LMTP_PORT:-21024}
+	metrics=(-metrics "http://127.0.0.1:${METRICS_PORT:-21090}/metrics")
 	;;
 dovecot|dovecot-hibernate)
 	dir=$BENCH_DIR/$server
@@ -48,5 +50,5 @@ dovecot|dovecot-hibernate)
 esac
 tlsflag=-tls=false; [ "$tlsmode" = 1 ] && tlsflag=-tls=true
 timeout 4200 "$IMAPBENCH" idle -server "$server" "${pidargs[@]}" -addr "$addr" $tlsflag -lmtp "$lmtp" \
-	-n "$n" -users "$users" -rate "$RATE" -settle "$settle" -gap "$gap" -rounds "$ROUNDS" \
+	"${metrics[@]}" -n "$n" -users "$users" -rate "$RATE" -settle "$settle" -gap "$gap" -rounds "$ROUNDS" \
 	-detail "$BENCH_DIR/idle.txt" ${EXTRA:-} 2>>"$BENCH_DIR/idle.log"
