@@ -195,10 +195,7 @@ func (l *loop) event(ev *unix.EpollEvent) {
 			return
 		}
 	}
-	if fd >= len(l.s.table) {
-		return
-	}
-	c := l.s.table[fd].Load()
+	c := l.s.table.get(fd)
 	if c == nil || c.l != l || c.f&fClosed != 0 {
 		return
 	}
@@ -249,16 +246,16 @@ func (l *loop) resumeListeners() {
 }
 
 func (l *loop) newConn(fd int, tlsOn bool) {
-	if fd >= len(l.s.table) || l.stopping {
+	if !l.s.table.fits(fd) || l.stopping {
 		unix.Close(fd)
 		return
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	c := &conn{fd: int32(fd), l: l, lastActive: l.now}
-	l.s.table[fd].Store(c)
+	l.s.table.set(fd, c)
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		l.s.table[fd].Store(nil)
+		l.s.table.set(fd, nil)
 		unix.Close(fd)
 		return
 	}
@@ -692,7 +689,7 @@ func (l *loop) finalize(c *conn) {
 		c.tls.release(l)
 		c.tls = nil
 	}
-	l.s.table[c.fd].Store(nil)
+	l.s.table.set(int(c.fd), nil)
 	unix.Close(int(c.fd))
 	l.nconns--
 	l.Sessions.Add(-1)
@@ -732,9 +729,9 @@ func (l *loop) forceClose() {
 // eachConn calls f for every connection of this loop (a scan of the fd
 // table: used only at shutdown).
 func (l *loop) eachConn(f func(*conn)) {
-	for i := range l.s.table {
-		if c := l.s.table[i].Load(); c != nil && c.l == l {
+	l.s.table.each(func(c *conn) {
+		if c.l == l {
 			f(c)
 		}
-	}
+	})
 }

@@ -19,7 +19,7 @@ type Server struct {
 	cfg     Config
 	factory Factory
 	loops   []*loop
-	table   []atomic.Pointer[conn] // indexed by fd; a slot is touched only by the loop owning the fd
+	table   fdTable
 	workers workers
 	addrs   []net.Addr
 
@@ -67,10 +67,10 @@ func NewServer(cfg Config, f Factory) (*Server, error) {
 		return nil, os.NewSyscallError("getrlimit", err)
 	}
 	size := rl.Cur
-	if size > 1<<26 {
-		size = 1 << 26
+	if size > 1<<30 {
+		size = 1 << 30
 	}
-	s := &Server{cfg: cfg, factory: f, table: make([]atomic.Pointer[conn], size), done: make(chan struct{})}
+	s := &Server{cfg: cfg, factory: f, table: newFDTable(size), done: make(chan struct{})}
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(s, i)
 		if err != nil {

@@ -61,3 +61,26 @@ func TestWheel(t *testing.T) {
 	w.set(cs[1], w.cur+3000)
 	expect(w.cur+3*wheelSlots, 0, 1)
 }
+
+func TestFDTable(t *testing.T) {
+	tb := newFDTable(10000)
+	if !tb.fits(9999) || tb.fits(12288) || tb.fits(-1) {
+		t.Fatal("fits")
+	}
+	a, b := &conn{}, &conn{}
+	tb.set(3, a)
+	tb.set(9000, b)
+	if tb.get(3) != a || tb.get(9000) != b || tb.get(4) != nil || tb.get(5000) != nil || tb.get(1<<20) != nil {
+		t.Fatal("get")
+	}
+	tb.set(5000, nil) // no chunk made for a nil
+	if tb.chunks[1].Load() != nil {
+		t.Fatal("chunk allocated for a nil store")
+	}
+	n := 0
+	tb.each(func(*conn) { n++ })
+	tb.set(3, nil)
+	if n != 2 || tb.get(3) != nil {
+		t.Fatalf("each saw %d", n)
+	}
+}
