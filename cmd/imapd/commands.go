@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -457,5 +456,3 @@ func deliverLMTP(c *config.Config, user, from string, msg []byte) int {
 	cl.Quit()
 	return exOK
 }
-
-var _ = context.Background

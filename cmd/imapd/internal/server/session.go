@@ -1,7 +1,6 @@
 package server
 
 import (
-	"log/slog"
 	"net"
 	"net/netip"
 	"reflect"
@@ -196,5 +195,3 @@ func peerAddr(w statemachine.Waker) netip.Addr {
 	}
 	return netip.Addr{}
 }
-
-var _ = slog.LevelInfo
