@@ -97,10 +97,12 @@
 //
 // # Commit
 //
-// A change takes the mailbox's lock, assigns the next modseq, writes its
-// records to the log, builds the next snapshot and queues it. With
-// FsyncAlways (the default) it then waits outside the lock until a log
-// fsync covers its record; the first waiter to find no fsync running makes
+// A change takes the mailbox's lock, assigns the next modseq, reserves its
+// records' place at the end of the log, builds the next snapshot and
+// queues it. With FsyncAlways (the default) it then writes its records at
+// that place outside the lock (a write to a file being fsynced can wait for
+// the journal) and waits until a log fsync covers them: an fsync covers
+// only the changes up to the first one not yet written; the first waiter to find no fsync running makes
 // it for all records written by then and publishes their snapshots in order
 // (Mailbox.Publish): group commit, one fsync per batch, and no session ever
 // sees a change that is not durable. APPEND writes the message file under a

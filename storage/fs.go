@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,8 +28,8 @@ type FS interface {
 	Create(name string) (File, error)
 	// Open opens name for reading.
 	Open(name string) (File, error)
-	// OpenAppend opens name for reading and appending, creating it if
-	// needed; every Write goes to the end of the file.
+	// OpenAppend opens name for reading and writing, creating it if
+	// needed; every Write goes to the end of the file, WriteAt where told.
 	OpenAppend(name string) (File, error)
 	// Rename renames oldname to newname, replacing newname.
 	Rename(oldname, newname string) error
@@ -47,6 +48,7 @@ type FS interface {
 // File is an open file of an FS.
 type File interface {
 	io.Writer
+	io.WriterAt
 	io.ReaderAt
 	// Sync makes everything written so far durable.
 	Sync() error
@@ -114,13 +116,55 @@ func (o *OSFS) Open(name string) (File, error) {
 	return osFile{f}, nil
 }
 
-// OpenAppend implements FS.
+// OpenAppend implements FS. It does not use O_APPEND, which forbids
+// WriteAt: the handle keeps the end of the file itself.
 func (o *OSFS) OpenAppend(name string) (File, error) {
-	f, err := os.OpenFile(o.path(name), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(o.path(name), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return osFile{f}, nil
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &osAppendFile{osFile: osFile{f}, end: st.Size()}, nil
+}
+
+// osAppendFile appends with WriteAt at the end it tracks; concurrent
+// WriteAt calls at distinct offsets are safe.
+type osAppendFile struct {
+	osFile
+	mu  sync.Mutex
+	end int64
+}
+
+func (f *osAppendFile) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	off := f.end
+	f.end += int64(len(p))
+	f.mu.Unlock()
+	return f.osFile.WriteAt(p, off)
+}
+
+func (f *osAppendFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.osFile.WriteAt(p, off)
+	f.mu.Lock()
+	if e := off + int64(n); e > f.end {
+		f.end = e
+	}
+	f.mu.Unlock()
+	return n, err
+}
+
+func (f *osAppendFile) Truncate(size int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.osFile.Truncate(size); err != nil {
+		return err
+	}
+	f.end = size
+	return nil
 }
 
 // Rename implements FS.

@@ -66,7 +66,7 @@ type pendingPub struct {
 	seq   uint64
 	snap  *statemachine.Snapshot
 	delta statemachine.Delta
-	ready bool // false while its message files are still being renamed
+	ready bool // false until its records are written (and files named)
 }
 
 var errMailboxBroken = errors.New("storage: mailbox failed to persist a change; reopen it")
@@ -182,48 +182,69 @@ func (mb *mailbox) usableLocked() error {
 // publishes next; it returns the sequence number to wait for (0: none).
 // Called with mu held.
 //
-// With FsyncAlways and renaming true, the caller renames its message files
-// after releasing mu and then calls markReady(seq); until then no fsync
-// counts the record as durable.
-func (mb *mailbox) commitLocked(recs []byte, next *statemachine.Snapshot, d statemachine.Delta, renaming bool) (uint64, error) {
-	if mb.st.cfg.PlantedBugSkipFsync {
-		// Planted bug for the crash test's canary: acknowledge without fsync.
-		if _, err := mb.log.Write(recs); err != nil {
-			mb.broken = err
-			return 0, err
-		}
+// With FsyncAlways the records are not written yet: the caller writes them
+// with complete after releasing mu; until then no fsync counts them.
+func (mb *mailbox) commitLocked(recs []byte, next *statemachine.Snapshot, d statemachine.Delta) (uint64, logJob, error) {
+	if mb.st.cfg.Fsync == FsyncAlways && !mb.st.cfg.PlantedBugSkipFsync {
+		// Reserve the records' place in the log; the caller writes them
+		// after releasing mu (writes to a file being fsynced can wait for
+		// the journal) and then calls complete.
+		off := mb.logSize
 		mb.logSize += int64(len(recs))
+		if lim := mb.st.cfg.LogRotateBytes; lim > 0 && mb.logSize > lim {
+			mb.logBig.Store(true)
+		}
 		mb.head = next
-		mb.live.Publish(next, d)
-		return 0, nil
+		mb.syncMu.Lock()
+		mb.written++
+		seq := mb.written
+		mb.pending = append(mb.pending, pendingPub{seq: seq, snap: next, delta: d})
+		mb.syncMu.Unlock()
+		return seq, logJob{f: mb.log, off: off, recs: recs}, nil
 	}
 	if _, err := mb.log.Write(recs); err != nil {
 		// A part of the records may be in the file: only a reopen, which
 		// checks the log, knows what it holds.
 		mb.broken = fmt.Errorf("storage: log write: %w", err)
-		return 0, mb.broken
+		return 0, logJob{}, mb.broken
 	}
 	mb.logSize += int64(len(recs))
 	if lim := mb.st.cfg.LogRotateBytes; lim > 0 && mb.logSize > lim {
 		mb.logBig.Store(true)
 	}
 	mb.head = next
-	switch mb.st.cfg.Fsync {
-	case FsyncAlways:
-		mb.syncMu.Lock()
-		mb.written++
-		seq := mb.written
-		mb.pending = append(mb.pending, pendingPub{seq: seq, snap: next, delta: d, ready: !renaming})
-		mb.syncMu.Unlock()
-		return seq, nil
-	case FsyncBatch:
-		if !mb.batchArm {
-			mb.batchArm = true
-			time.AfterFunc(mb.st.cfg.BatchInterval, mb.batchFlush)
-		}
+	if mb.st.cfg.Fsync == FsyncBatch && !mb.st.cfg.PlantedBugSkipFsync && !mb.batchArm {
+		mb.batchArm = true
+		time.AfterFunc(mb.st.cfg.BatchInterval, mb.batchFlush)
 	}
+	// Planted bug (PlantedBugSkipFsync) and the relaxed modes: published
+	// before any fsync.
 	mb.live.Publish(next, d)
-	return 0, nil
+	return 0, logJob{}, nil
+}
+
+// logJob is the write of a change's records at their reserved offset.
+type logJob struct {
+	f    File
+	off  int64
+	recs []byte
+}
+
+// complete writes the records of change seq (FsyncAlways), runs then (the
+// renames of an APPEND) and marks the change ready for the next fsync.
+// Called without mu.
+func (mb *mailbox) complete(seq uint64, job logJob, then func() error) {
+	if seq == 0 {
+		return
+	}
+	_, err := job.f.WriteAt(job.recs, job.off)
+	if err != nil {
+		err = fmt.Errorf("storage: log write: %w", err)
+	}
+	if err == nil && then != nil {
+		err = then()
+	}
+	mb.markReady(seq, err, then != nil)
 }
 
 func (mb *mailbox) batchFlush() {
@@ -292,9 +313,9 @@ func (mb *mailbox) waitDurable(seq uint64) error {
 	return nil
 }
 
-// markReady says that the message files of record seq have their names;
-// err (a failed rename) makes the mailbox unusable.
-func (mb *mailbox) markReady(seq uint64, err error) {
+// markReady says that the records of change seq are in the log and its
+// message files (renamed) have their names; err makes the mailbox unusable.
+func (mb *mailbox) markReady(seq uint64, err error, renamed bool) {
 	mb.syncMu.Lock()
 	defer mb.syncMu.Unlock()
 	if err != nil && mb.syncErr == nil {
@@ -305,7 +326,9 @@ func (mb *mailbox) markReady(seq uint64, err error) {
 			mb.pending[i].ready = true
 		}
 	}
-	mb.dirDirty = true
+	if renamed {
+		mb.dirDirty = true
+	}
 	mb.syncCond.Broadcast()
 }
 
@@ -461,20 +484,21 @@ func resolveFlags(names []string, kw []string, create bool, modseq uint64, recs 
 // Store implements statemachine.MailboxStore.
 func (mb *mailbox) Store(uids []statemachine.UID, op statemachine.FlagOp, flags []string, unchangedSince uint64) ([]statemachine.UID, error) {
 	mb.mu.Lock()
-	seq, modified, err := mb.storeLocked(uids, op, flags, unchangedSince)
+	seq, job, modified, err := mb.storeLocked(uids, op, flags, unchangedSince)
 	mb.mu.Unlock()
+	mb.complete(seq, job, nil)
 	return modified, mb.finish(seq, err)
 }
 
-func (mb *mailbox) storeLocked(uids []statemachine.UID, op statemachine.FlagOp, flags []string, unchangedSince uint64) (uint64, []statemachine.UID, error) {
+func (mb *mailbox) storeLocked(uids []statemachine.UID, op statemachine.FlagOp, flags []string, unchangedSince uint64) (uint64, logJob, []statemachine.UID, error) {
 	if err := mb.usableLocked(); err != nil {
-		return 0, nil, err
+		return 0, logJob{}, nil, err
 	}
 	h := mb.head
 	modseq := h.HighestModSeq + 1
 	bits, kw, recs, err := resolveFlags(flags, h.Keywords, op != statemachine.FlagsRemove, h.HighestModSeq, nil)
 	if err != nil {
-		return 0, nil, err
+		return 0, logJob{}, nil, err
 	}
 	uids = sortedUnique(uids)
 	var modified []statemachine.UID
@@ -505,27 +529,28 @@ func (mb *mailbox) storeLocked(uids []statemachine.UID, op statemachine.FlagOp, 
 		changed = append(changed, m)
 	}
 	if len(changed) == 0 && len(recs) == 0 {
-		return 0, modified, nil
+		return 0, logJob{}, modified, nil
 	}
 	if len(changed) > 0 {
 		recs = appendLogRecord(recs, recFlags, modseq, encodeFlagsBody(changed))
 	}
 	next, d := h.WithChanged(changed, kw)
-	seq, err := mb.commitLocked(recs, next, d, false)
-	return seq, modified, err
+	seq, job, err := mb.commitLocked(recs, next, d)
+	return seq, job, modified, err
 }
 
 // Expunge implements statemachine.MailboxStore.
 func (mb *mailbox) Expunge(uids []statemachine.UID) error {
 	mb.mu.Lock()
-	seq, err := mb.expungeLocked(uids)
+	seq, job, err := mb.expungeLocked(uids)
 	mb.mu.Unlock()
+	mb.complete(seq, job, nil)
 	return mb.finish(seq, err)
 }
 
-func (mb *mailbox) expungeLocked(uids []statemachine.UID) (uint64, error) {
+func (mb *mailbox) expungeLocked(uids []statemachine.UID) (uint64, logJob, error) {
 	if err := mb.usableLocked(); err != nil {
-		return 0, err
+		return 0, logJob{}, err
 	}
 	h := mb.head
 	var gone []statemachine.UID
@@ -535,12 +560,12 @@ func (mb *mailbox) expungeLocked(uids []statemachine.UID) (uint64, error) {
 		}
 	}
 	if len(gone) == 0 {
-		return 0, nil
+		return 0, logJob{}, nil
 	}
 	modseq := h.HighestModSeq + 1
 	recs := appendLogRecord(nil, recExpunge, modseq, encodeUIDsBody(gone))
 	next, d := h.WithExpunged(gone, modseq)
-	seq, err := mb.commitLocked(recs, next, d, false)
+	seq, job, err := mb.commitLocked(recs, next, d)
 	if err == nil {
 		mb.doomed = append(mb.doomed, gone...)
 		mb.dropCache(gone)
@@ -548,7 +573,7 @@ func (mb *mailbox) expungeLocked(uids []statemachine.UID) (uint64, error) {
 			mb.removeDoomedLocked()
 		}
 	}
-	return seq, err
+	return seq, job, err
 }
 
 // newMsg is a message to add: its file is written before the lock is taken.
@@ -625,34 +650,30 @@ func (mb *mailbox) add(msgs []newMsg) ([]statemachine.UID, uint32, error) {
 		}
 	}
 	mb.mu.Lock()
-	seq, uids, uidv, err := mb.addLocked(msgs)
+	seq, job, uids, uidv, err := mb.addLocked(msgs)
 	mb.mu.Unlock()
 	if err != nil && uids == nil {
 		cleanup()
 	}
-	if seq != 0 {
-		// FsyncAlways: nobody sees the messages before they are durable,
-		// so their files get their names outside the lock.
-		var rerr error
+	// FsyncAlways: nobody sees the messages before they are durable, so
+	// their files get their names outside the lock, after the records.
+	mb.complete(seq, job, func() error {
 		for i, m := range msgs {
-			if rerr = mb.st.fs.Rename(m.tmp, mb.msgPath(uids[i])); rerr != nil {
-				break
+			if err := mb.st.fs.Rename(m.tmp, mb.msgPath(uids[i])); err != nil {
+				return err
 			}
 		}
-		mb.markReady(seq, rerr)
-		if rerr != nil {
-			err = rerr
-		}
-	}
+		return nil
+	})
 	if err := mb.finish(seq, err); err != nil {
 		return nil, 0, err
 	}
 	return uids, uidv, nil
 }
 
-func (mb *mailbox) addLocked(msgs []newMsg) (uint64, []statemachine.UID, uint32, error) {
+func (mb *mailbox) addLocked(msgs []newMsg) (uint64, logJob, []statemachine.UID, uint32, error) {
 	if err := mb.usableLocked(); err != nil {
-		return 0, nil, 0, err
+		return 0, logJob{}, nil, 0, err
 	}
 	h := mb.head
 	modseq := h.HighestModSeq + 1
@@ -665,7 +686,7 @@ func (mb *mailbox) addLocked(msgs []newMsg) (uint64, []statemachine.UID, uint32,
 		var err error
 		f, kw, recs, err = resolveFlags(m.kw, kw, true, h.HighestModSeq, recs)
 		if err != nil {
-			return 0, nil, 0, err
+			return 0, logJob{}, nil, 0, err
 		}
 		uids[i] = h.UIDNext + statemachine.UID(i)
 		out[i] = statemachine.Message{UID: uids[i], Flags: f | m.flags, ModSeq: modseq, Size: m.size, Date: m.date}
@@ -678,23 +699,23 @@ func (mb *mailbox) addLocked(msgs []newMsg) (uint64, []statemachine.UID, uint32,
 				// Files already renamed have UIDs at or above UIDNEXT and
 				// no record: recovery re-adds them, so stop here.
 				mb.broken = err
-				return 0, uids, 0, err
+				return 0, logJob{}, uids, 0, err
 			}
 		}
 		mb.dirDirty = true
 	}
 	recs = appendLogRecord(recs, recAppend, modseq, encodeAppendBody(out))
 	next, d := h.WithAppended(out, kw)
-	seq, err := mb.commitLocked(recs, next, d, always)
+	seq, job, err := mb.commitLocked(recs, next, d)
 	if err != nil {
-		return 0, uids, 0, err
+		return 0, logJob{}, uids, 0, err
 	}
 	for i, m := range msgs {
 		if m.body != nil {
 			mb.putCache(uids[i], m.body)
 		}
 	}
-	return seq, uids, h.UIDValidity, nil
+	return seq, job, uids, h.UIDValidity, nil
 }
 
 // Copy implements statemachine.MailboxStore.

@@ -241,6 +241,30 @@ func (f *memFile) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.m.mu.Lock()
+	defer f.m.mu.Unlock()
+	if err := f.check(); err != nil {
+		return 0, err
+	}
+	if f.ro {
+		return 0, fmt.Errorf("storage: memfs: write to read-only file")
+	}
+	if err := f.m.op(); err != nil {
+		return 0, err
+	}
+	n := f.n
+	f.m.dirty[n] = true
+	if off < int64(len(n.data)) {
+		n.appendOnly = false
+	}
+	for int64(len(n.data)) < off+int64(len(p)) {
+		n.data = append(n.data, 0)
+	}
+	copy(n.data[off:], p)
+	return len(p), nil
+}
+
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	f.m.mu.Lock()
 	defer f.m.mu.Unlock()
