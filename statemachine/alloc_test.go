@@ -170,3 +170,34 @@ func TestHoldSessions(t *testing.T) {
 	runtime.KeepAlive(sessions)
 	runtime.KeepAlive(wakers)
 }
+
+// TestOnCommand: the metrics hook sees every completed command once, with
+// its result, including IDLE and AUTHENTICATE whose tagged response comes in
+// a later step.
+func TestOnCommand(t *testing.T) {
+	be := memstore.New()
+	be.AddUser("alice", "secret")
+	cfg := sm.NewConfig()
+	cfg.AllowPlaintextAuth = true
+	var got []string
+	cfg.OnCommand = func(name sm.CommandName, uid bool, r sm.Result) {
+		u := ""
+		if uid {
+			u = "UID "
+		}
+		got = append(got, u+name.String()+" "+r.String())
+	}
+	cfg.Init()
+	s := sm.NewSession(cfg, be, nil, false)
+	for _, in := range []string{
+		"a LOGIN alice wrong\r\n", "b AUTHENTICATE PLAIN\r\n", "AGFsaWNlAHNlY3JldA==\r\n",
+		"c SELECT INBOX\r\n", "d IDLE\r\n", "DONE\r\n", "e UID FETCH 1:* FLAGS\r\n",
+		"f FROB\r\n", "g FETCH 5 FLAGS\r\n",
+	} {
+		s.Receive(0, []byte(in), nil)
+	}
+	want := []string{"LOGIN NO", "AUTHENTICATE OK", "SELECT OK", "IDLE OK", "UID FETCH OK", "UNKNOWN BAD", "FETCH BAD"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("OnCommand saw %v, want %v", got, want)
+	}
+}

@@ -65,7 +65,33 @@ type Config struct {
 	// authenticated).
 	UnauthTimeout, AutoLogout, IdleTimeout int64
 
+	// OnCommand, when set, is called once per completed command with its
+	// name and result, for metrics. It runs on the goroutine that steps
+	// the session and must be cheap and safe for concurrent use.
+	OnCommand func(name CommandName, uid bool, result Result)
+
 	capsPreTLS, capsPreAuth, capsAuth string
+}
+
+// Result is how a command completed.
+type Result uint8
+
+// Command results (the tagged response's status).
+const (
+	ResultOK Result = iota
+	ResultNO
+	ResultBAD
+)
+
+// String names the result as on the wire.
+func (r Result) String() string {
+	switch r {
+	case ResultOK:
+		return "OK"
+	case ResultNO:
+		return "NO"
+	}
+	return "BAD"
 }
 
 // NewConfig returns a Config with Myriad's defaults.
@@ -141,8 +167,9 @@ type Session struct {
 	tls     bool
 	enabled uint8
 
-	tagLen uint8
-	tagBuf [15]byte // tag of the command in progress (IDLE, AUTHENTICATE)
+	tagLen  uint8
+	pending CommandName // IDLE or AUTHENTICATE waiting for its tagged response
+	tagBuf  [15]byte    // tag of the command in progress (IDLE, AUTHENTICATE)
 	tagBig []byte   // tag when longer than tagBuf
 
 	out []byte // output of the current step
@@ -211,15 +238,19 @@ loop:
 		case FrameLine:
 			line := trimCRLF(buf[:fr.N])
 			pos += fr.N
+			start := len(s.out)
+			name := s.pending
 			if s.mode == modeIdle {
 				eff |= s.idleLine(line)
 			} else {
 				eff |= s.authLine(line)
 			}
+			s.report(name, false, start)
 		case FrameCommand:
 			cmd := commandPool.Get().(*Command)
 			err := ParseCommand(buf[:fr.N], cmd, ParseOptions{UTF8: s.enabled&enUTF8 != 0})
 			pos += fr.N
+			start := len(s.out)
 			if err != nil {
 				var pe *ParseError
 				if errors.As(err, &pe) {
@@ -227,8 +258,14 @@ loop:
 				} else {
 					s.tagged(nil, "BAD", err.Error())
 				}
+				s.report(cmd.Name, cmd.UID, start)
 			} else {
 				eff |= s.dispatch(now, cmd)
+				if s.mode != modeIdle && s.mode != modeAuth {
+					s.report(cmd.Name, cmd.UID, start)
+				} else {
+					s.pending = cmd.Name
+				}
 			}
 			cmd.Reset()
 			commandPool.Put(cmd)
@@ -270,6 +307,39 @@ loop:
 	out = s.out
 	s.out = nil
 	return out, eff
+}
+
+// report tells Config.OnCommand how the command whose responses start at
+// s.out[start:] ended: the status word of the last (tagged) line.
+func (s *Session) report(name CommandName, uid bool, start int) {
+	if s.cfg.OnCommand == nil {
+		return
+	}
+	out := s.out[start:]
+	if len(out) < 2 {
+		return
+	}
+	line := out[:len(out)-2]
+	for i := len(line) - 1; i > 0; i-- {
+		if line[i-1] == '\r' && line[i] == '\n' {
+			line = line[i+1:]
+			break
+		}
+	}
+	// "tag STATUS ..."
+	sp := 0
+	for sp < len(line) && line[sp] != ' ' {
+		sp++
+	}
+	st := line[min(sp+1, len(line)):]
+	r := ResultBAD
+	switch {
+	case len(st) >= 2 && st[0] == 'O' && st[1] == 'K':
+		r = ResultOK
+	case len(st) >= 2 && st[0] == 'N' && st[1] == 'O':
+		r = ResultNO
+	}
+	s.cfg.OnCommand(name, uid, r)
 }
 
 func trimCRLF(b []byte) []byte {
