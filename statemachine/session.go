@@ -170,7 +170,7 @@ type Session struct {
 	tagLen  uint8
 	pending CommandName // IDLE or AUTHENTICATE waiting for its tagged response
 	tagBuf  [15]byte    // tag of the command in progress (IDLE, AUTHENTICATE)
-	tagBig []byte   // tag when longer than tagBuf
+	tagBig  []byte      // tag when longer than tagBuf
 
 	out []byte // output of the current step
 }
