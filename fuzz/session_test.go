@@ -395,6 +395,9 @@ func (w *sessionWorld) send(c *sessClient, data []byte) {
 		if completions != 1 {
 			fail("%d completions for a %v frame", completions, fr.Kind)
 		}
+		// A too long line that has not ended yet: the session skips
+		// up to its LF, whatever comes next.
+		c.partial = fr.Kind == sm.FrameBad && data[len(data)-1] != '\n'
 	}
 	if c.s.Idling() != c.idle {
 		fail("session idling %v, client thinks %v", c.s.Idling(), c.idle)
