@@ -113,7 +113,9 @@ type Account interface {
 	SetSubscribed(name string, subscribed bool) error
 	Status(name string) (MailboxStatus, error)
 	// Append adds a message. flags are the flag names as sent (system flags
-	// with their backslash); date is seconds since the epoch.
+	// with their backslash); date is seconds since the epoch. message is a
+	// view into the connection's input buffer, valid only during the call:
+	// an implementation copies whatever it keeps.
 	Append(mailbox string, flags []string, date int64, message []byte) (AppendResult, error)
 	// Open returns a handle on a mailbox's shared live state. Every session
 	// that selects the mailbox gets the same *Mailbox for as long as any
