@@ -21,9 +21,10 @@ type account struct {
 	mu       sync.Mutex
 	nextID   uint32
 	nextUIDV uint32
-	boxes    []mboxEntry // ascending by name
-	subs     []string    // ascending
-	open     map[uint32]*mailbox
+	boxes    []mboxEntry         // ascending by name
+	subs     []string            // ascending
+	open     map[uint32]*mailbox // held or idle
+	idle     []*mailbox          // open, held by nobody; oldest first
 }
 
 // mboxEntry is one mailbox of the mailbox list.
@@ -443,6 +444,10 @@ func (a *account) dropData(id uint32) {
 		mb.deleted = true
 		mb.mu.Unlock()
 		delete(a.open, id)
+		if mb.refs == 0 { // idle: close now (removes the directory)
+			a.idle = slices.DeleteFunc(a.idle, func(x *mailbox) bool { return x == mb })
+			mb.close()
+		}
 		return
 	}
 	if err := a.st.fs.RemoveAll(mailboxDir(a.dir, id)); err != nil {
@@ -645,6 +650,9 @@ func (a *account) acquire(name string) (*mailbox, error) {
 	}
 	e := a.boxes[i]
 	if mb, ok := a.open[e.id]; ok {
+		if mb.refs == 0 {
+			a.idle = slices.DeleteFunc(a.idle, func(x *mailbox) bool { return x == mb })
+		}
 		mb.refs++
 		return mb, nil
 	}
@@ -672,6 +680,19 @@ func (a *account) release(mb *mailbox) {
 	if mb.refs > 0 {
 		return
 	}
+	mb.mu.Lock()
+	keep := mb.broken == nil && !mb.deleted && a.open[mb.id] == mb && a.st.cfg.IdleMailboxes > 0
+	mb.mu.Unlock()
+	if keep {
+		// Keep it open a while: the next SELECT, STATUS or delivery
+		// need not recover it again.
+		a.idle = append(a.idle, mb)
+		if len(a.idle) <= a.st.cfg.IdleMailboxes {
+			return
+		}
+		mb = a.idle[0]
+		a.idle = slices.Delete(a.idle, 0, 1)
+	}
 	if a.open[mb.id] == mb {
 		delete(a.open, mb.id)
 	}
@@ -686,6 +707,7 @@ func (a *account) closeAll() {
 		mb.close()
 		delete(a.open, id)
 	}
+	a.idle = nil
 }
 
 var _ statemachine.Account = (*account)(nil)

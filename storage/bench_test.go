@@ -236,7 +236,7 @@ func BenchmarkOpen100k(b *testing.B) {
 			var heap uint64
 			for b.Loop() {
 				b.StopTimer()
-				s := newTestStore(b, o, nil)
+				s := newTestStore(b, o, func(c *Config) { c.IdleMailboxes = -1 })
 				a := login(b, s, "alice")
 				if crashed {
 					o.Remove("u/alice/mb0/clean")

@@ -102,7 +102,7 @@ func crashRun(seed uint64, planted bool) string {
 		if *crashVerbose {
 			lg = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
-		s, err := Open(Config{FS: fsys, Logger: lg, Now: fixedNow, LogRotateBytes: 1500, PlantedBugSkipFsync: planted, SyncFS: seed%2 == 0})
+		s, err := Open(Config{FS: fsys, Logger: lg, Now: fixedNow, LogRotateBytes: 1500, PlantedBugSkipFsync: planted, SyncFS: seed%2 == 0, IdleMailboxes: []int{-1, 1}[seed/2%2]})
 		if err != nil {
 			return nil, nil, nil, err
 		}

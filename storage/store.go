@@ -68,6 +68,10 @@ type Config struct {
 	// CredentialCacheSize bounds the verified-credentials cache (default
 	// 65536 entries; < 0: no cache).
 	CredentialCacheSize int
+	// IdleMailboxes is how many mailboxes per account stay open after
+	// their last Release (default 4; < 0: none), so that SELECT, STATUS
+	// and deliveries to a recently used mailbox skip recovery.
+	IdleMailboxes int
 	// Logger receives recovery findings and errors (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock, read only to seed UIDVALIDITY for new mailboxes
@@ -127,6 +131,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.CredentialCacheSize == 0 {
 		cfg.CredentialCacheSize = 1 << 16
+	}
+	if cfg.IdleMailboxes == 0 {
+		cfg.IdleMailboxes = 4
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
