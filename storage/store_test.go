@@ -299,3 +299,39 @@ func compareSnap(t *testing.T, want, got *statemachine.Snapshot) {
 		}
 	}
 }
+
+func TestIdleMailboxes(t *testing.T) {
+	fsys := NewMemFS(MemFSOptions{})
+	s := newTestStore(t, fsys, func(c *Config) { c.IdleMailboxes = 2 })
+	a := login(t, s, "alice")
+	for _, n := range []string{"A", "B", "C"} {
+		if err := a.CreateMailbox(n, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Append(n, nil, 1, []byte("x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A, B, C were each released after their APPEND: two stay open.
+	if len(a.idle) != 2 || len(a.open) != 2 || a.idle[0].name != "B" || a.idle[1].name != "C" {
+		t.Fatalf("idle: %d open: %d", len(a.idle), len(a.open))
+	}
+	m1, _ := a.Open("C")
+	if len(a.idle) != 1 || m1.Current().Len() != 1 {
+		t.Fatal("Open did not take the idle mailbox")
+	}
+	a.Release(m1)
+	// Deleting an idle mailbox closes it and removes its directory.
+	if err := a.DeleteMailbox("C"); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.idle) != 1 || fsys.FileSize("u/alice/mb8/log") != -1 {
+		t.Fatalf("after delete: idle %d, log size %d", len(a.idle), fsys.FileSize("u/alice/mb8/log"))
+	}
+	if err := a.CreateMailbox("C", 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := a.Status("C"); err != nil || st.Messages != 0 {
+		t.Fatalf("recreated C: %+v %v", st, err)
+	}
+}
