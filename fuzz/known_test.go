@@ -43,13 +43,15 @@ func knownFatalAfterLongLine(events []string) []string {
 // literals, RFC 3516 §4.3 asks for literal8 (~{n}).
 func knownNULInLiteral() bool { return !*strict }
 
-// knownStaleRecords (finding F3, storage/recover.go): replay applies a
-// flag record only to a message already present, and an append only when
-// its modseq is above the base. A log whose modseqs go back (a flag change
-// at modseq 1000 for a UID whose append record follows with modseq 1) thus
-// gives the append's flags on a first open; when that open found damage and
-// rotated the log (index written, log → log.1), the next open starts from
-// the index and applies the flag record: the flags change between two
-// opens of the same files. Storage never writes such a log, so logProgram
-// makes every modseq ascending unless -strict.
+// knownStaleRecords (finding F3, storage/recover.go): replay goes in log
+// order, but skips an append whose modseq is not above the base, applies a
+// flag record only to a message already present and an expunge only to
+// one present. A log whose modseqs go back therefore gives different states
+// depending on where replay starts: a flag change at modseq 1000 for a UID
+// whose append follows at modseq 1 is lost on a first open and applied on
+// the next (after the first wrote an index); an expunge at modseq 6 before
+// the append at modseq 3 leaves the message present on a first open and
+// gone on the next. Storage never writes such a log, so, unless -strict,
+// logProgram keeps modseqs ascending and the reopen comparison is skipped
+// for logs whose valid records go back in modseq.
 func knownStaleRecords() bool { return !*strict }
