@@ -38,7 +38,8 @@ type MemFS struct {
 	root *memNode
 	gen  int // crash generation; handles of older generations are dead
 
-	dirty map[*memNode]bool // nodes with changes not yet durable, for SyncAll
+	dirty  map[*memNode]bool // nodes with changes not yet durable, for SyncAll
+	halted bool              // after CrashHalt: every operation fails until Resume
 
 	// Ops counts mutating operations (writes, syncs, renames, ...); tests
 	// use it to pick crash points.
@@ -163,6 +164,9 @@ type memFile struct {
 func (m *MemFS) open(name string, create, trunc, app, ro bool) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return nil, ErrCrashed
+	}
 	d, base, err := m.lookupParent(name)
 	if err != nil {
 		return nil, err
@@ -206,7 +210,7 @@ func (f *memFile) check() error {
 	if f.closed {
 		return fs.ErrClosed
 	}
-	if f.gen != f.m.gen {
+	if f.gen != f.m.gen || f.m.halted {
 		return ErrCrashed
 	}
 	return nil
@@ -319,6 +323,9 @@ func (d *memNode) syncDir() {
 func (m *MemFS) SyncAll() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return ErrCrashed
+	}
 	if err := m.op(); err != nil {
 		return err
 	}
@@ -378,6 +385,9 @@ func (f *memFile) Close() error {
 func (m *MemFS) Rename(oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return ErrCrashed
+	}
 	od, ob, err := m.lookupParent(oldname)
 	if err != nil {
 		return err
@@ -413,6 +423,9 @@ func (m *MemFS) Rename(oldname, newname string) error {
 func (m *MemFS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return ErrCrashed
+	}
 	d, b, err := m.lookupParent(name)
 	if err != nil {
 		return err
@@ -435,6 +448,9 @@ func (m *MemFS) Remove(name string) error {
 func (m *MemFS) RemoveAll(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return ErrCrashed
+	}
 	d, b, err := m.lookupParent(name)
 	if err != nil {
 		if isNotExist(err) {
@@ -456,6 +472,9 @@ func (m *MemFS) RemoveAll(name string) error {
 func (m *MemFS) ReadDir(name string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return nil, ErrCrashed
+	}
 	d, err := m.lookup(name)
 	if err != nil {
 		return nil, err
@@ -475,6 +494,9 @@ func (m *MemFS) ReadDir(name string) ([]string, error) {
 func (m *MemFS) MkdirAll(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return ErrCrashed
+	}
 	d := m.root
 	for _, p := range splitPath(name) {
 		n, ok := d.entries[p]
@@ -496,6 +518,9 @@ func (m *MemFS) MkdirAll(name string) error {
 func (m *MemFS) SyncDir(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.halted {
+		return ErrCrashed
+	}
 	d, err := m.lookup(name)
 	if err != nil {
 		return err
@@ -586,6 +611,23 @@ func (m *MemFS) crashFile(n *memNode) {
 	}
 	n.durable = append([]byte(nil), n.data...)
 	n.appendOnly = true
+}
+
+// CrashHalt is Crash, after which every operation (through old handles or
+// new) fails with ErrCrashed until Resume: goroutines of the crashed
+// process that are still running cannot touch the disk of the next one.
+func (m *MemFS) CrashHalt() {
+	m.Crash()
+	m.mu.Lock()
+	m.halted = true
+	m.mu.Unlock()
+}
+
+// Resume ends CrashHalt: the machine restarts.
+func (m *MemFS) Resume() {
+	m.mu.Lock()
+	m.halted = false
+	m.mu.Unlock()
 }
 
 // FlipBit flips one bit of a file's contents, durable and current alike, as
