@@ -3,6 +3,7 @@ package netio
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ type fakeSession struct {
 	id       int
 	w        statemachine.Waker
 	tls      bool
+	remote   netip.AddrPort
 	partial  []byte
 	idle     bool
 	wakes    int
@@ -58,10 +60,10 @@ func newHub() *fakeHub {
 	}
 }
 
-func (h *fakeHub) factory(w statemachine.Waker, tlsOn bool) Session {
+func (h *fakeHub) factory(w statemachine.Waker, tlsOn bool, remote netip.AddrPort) Session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &fakeSession{id: h.nextID, w: w, tls: tlsOn, timeout: h.timeout, h: h}
+	s := &fakeSession{id: h.nextID, w: w, tls: tlsOn, remote: remote, timeout: h.timeout, h: h}
 	h.nextID++
 	h.sessions = append(h.sessions, s)
 	return s

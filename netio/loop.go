@@ -1,6 +1,7 @@
 package netio
 
 import (
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -214,7 +215,7 @@ func (l *loop) event(ev *unix.EpollEvent) {
 
 func (l *loop) accept(ln *lfd) {
 	for i := 0; i < 64; i++ {
-		fd, _, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, sa, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -230,8 +231,20 @@ func (l *loop) accept(ln *lfd) {
 			l.paused++
 			return
 		}
-		l.newConn(fd, ln.tls)
+		l.newConn(fd, ln.tls, sockaddrPort(sa))
 	}
+}
+
+// sockaddrPort converts the peer address accept(2) returned; an IPv4-mapped
+// IPv6 address is unmapped. Anything else (none, AF_UNIX) is the zero value.
+func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
 }
 
 func (l *loop) resumeListeners() {
@@ -245,7 +258,7 @@ func (l *loop) resumeListeners() {
 	}
 }
 
-func (l *loop) newConn(fd int, tlsOn bool) {
+func (l *loop) newConn(fd int, tlsOn bool, remote netip.AddrPort) {
 	if !l.s.table.fits(fd) || l.stopping {
 		unix.Close(fd)
 		return
@@ -262,7 +275,7 @@ func (l *loop) newConn(fd int, tlsOn bool) {
 	l.nconns++
 	l.Sessions.Add(1)
 	l.Accepted.Add(1)
-	c.sess = l.s.factory(c, tlsOn)
+	c.sess = l.s.factory(c, tlsOn, remote)
 	if tlsOn {
 		l.startHandshake(c)
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -89,7 +90,7 @@ func TestIdleMemory(t *testing.T) {
 func measureIdle(t *testing.T, n int, mode string) (float64, int) {
 	cert, _ := testCert(t)
 	srv, err := NewServer(Config{Loops: 2, Workers: 4, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}},
-		func(statemachine.Waker, bool) Session { return &memSession{} })
+		func(statemachine.Waker, bool, netip.AddrPort) Session { return &memSession{} })
 	if err != nil {
 		t.Fatal(err)
 	}

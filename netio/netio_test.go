@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -220,6 +221,58 @@ func TestGreetingEcho(t *testing.T) {
 	}
 	if want := uint64(len("* OK fake id=0 tls=false\r\nECHO hello\r\nBYE\r\n")); st.BytesOut != want {
 		t.Fatalf("BytesOut %d, want %d", st.BytesOut, want)
+	}
+}
+
+// TestRemoteAddr: the Factory gets the client's address and port, as the
+// client sees its own end of the connection, over IPv4, IPv6 and implicit
+// TLS.
+func TestRemoteAddr(t *testing.T) {
+	ts := startServer(t, nil)
+	check := func(c net.Conn, id int) {
+		t.Helper()
+		want := c.LocalAddr().(*net.TCPAddr).AddrPort()
+		want = netip.AddrPortFrom(want.Addr().Unmap(), want.Port())
+		if got := ts.hub.session(id).remote; got != want || !got.IsValid() {
+			t.Fatalf("session %d: remote %v, want %v", id, got, want)
+		}
+	}
+	c := ts.dial(t)
+	check(c, c.greeting(false))
+	ct := ts.dialTLS(t)
+	check(ct, ct.greeting(true))
+
+	// IPv6, and IPv4 arriving on a dual-stack socket (mapped by the kernel,
+	// unmapped by netio).
+	srv, err := NewServer(Config{Loops: 1, Workers: 1}, ts.hub.factory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := srv.Listen("[::]:0", false)
+	if err != nil {
+		t.Skipf("no IPv6: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	port := a.(*net.TCPAddr).Port
+	for _, host := range []string{"::1", "127.0.0.1"} {
+		nc, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			if host == "::1" {
+				t.Logf("no IPv6 loopback: %v", err)
+				continue
+			}
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		c := &client{t: t, Conn: nc, r: bufio.NewReader(nc)}
+		id := c.greeting(false)
+		check(nc, id)
+		if got := ts.hub.session(id).remote.Addr(); got.Is4In6() || got.String() != host {
+			t.Fatalf("remote %v, want %s", got, host)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package netio
 import (
 	"crypto/tls"
 	"errors"
+	"net/netip"
 
 	"github.com/myriad-mail/myriad/statemachine"
 )
@@ -41,8 +42,10 @@ type Session interface {
 
 // Factory makes the session for a new connection. w is the connection's
 // Waker (safe from any goroutine, never blocks); tls says whether the
-// connection arrived on an implicit-TLS listener.
-type Factory func(w statemachine.Waker, tls bool) Session
+// connection arrived on an implicit-TLS listener; remote is the client's
+// address and port as accept(2) gave it (an IPv4 client on a dual-stack
+// socket comes unmapped, as an IPv4 address; zero if the kernel gave none).
+type Factory func(w statemachine.Waker, tls bool, remote netip.AddrPort) Session
 
 // Config tunes a Server. Zero values take the defaults named.
 type Config struct {

@@ -1,12 +1,8 @@
 package server
 
 import (
-	"net"
 	"net/netip"
-	"reflect"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/myriad-mail/myriad/cmd/imapd/internal/metrics"
 	"github.com/myriad-mail/myriad/netio"
@@ -40,9 +36,9 @@ var epoch = time.Now()
 
 func nanos() int64 { return int64(time.Since(epoch)) }
 
-func (s *Server) newSession(w statemachine.Waker, tlsOn bool) netio.Session {
+func (s *Server) newSession(w statemachine.Waker, tlsOn bool, remote netip.AddrPort) netio.Session {
 	ss := &session{srv: s, state: -1, tls: tlsOn}
-	if a := peerAddr(w); a.IsValid() {
+	if a := remote.Addr(); a.IsValid() {
 		ss.addr = a.As16()
 	}
 	ss.sm = statemachine.NewSession(s.smcfg, ss, w, tlsOn)
@@ -162,36 +158,4 @@ type copyingAccount struct{ statemachine.Account }
 
 func (a copyingAccount) Append(mailbox string, flags []string, date int64, message []byte) (statemachine.AppendResult, error) {
 	return a.Account.Append(mailbox, flags, date, append([]byte(nil), message...))
-}
-
-// peerAddr finds the client's address. netio's Factory does not pass it
-// (a gap reported to netio): when the Waker has no RemoteAddr method, the
-// connection's descriptor is read from the Waker (netio's conn, field fd)
-// and asked with getpeername(2), once per connection.
-func peerAddr(w statemachine.Waker) netip.Addr {
-	if ra, ok := w.(interface{ RemoteAddr() net.Addr }); ok {
-		if ta, ok := ra.RemoteAddr().(*net.TCPAddr); ok {
-			a, _ := netip.AddrFromSlice(ta.IP)
-			return a.Unmap()
-		}
-	}
-	v := reflect.ValueOf(w)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
-		return netip.Addr{}
-	}
-	f := v.Elem().FieldByName("fd")
-	if !f.IsValid() || !f.CanInt() {
-		return netip.Addr{}
-	}
-	sa, err := unix.Getpeername(int(f.Int()))
-	if err != nil {
-		return netip.Addr{}
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrFrom4(a.Addr)
-	case *unix.SockaddrInet6:
-		return netip.AddrFrom16(a.Addr).Unmap()
-	}
-	return netip.Addr{}
 }
