@@ -158,6 +158,8 @@ service log {
 }
 service stats {
   client_limit = 19900
+  # At 19,000 sessions the stats process outgrew the default 256M and died.
+  vsz_limit = 1G
 }
 default_vsz_limit = 256M
 $hib
