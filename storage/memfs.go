@@ -541,6 +541,10 @@ func (m *MemFS) SyncDir(name string) error {
 func (m *MemFS) Crash() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.crashLocked()
+}
+
+func (m *MemFS) crashLocked() {
 	m.gen++
 	m.dirty = map[*memNode]bool{}
 	seen := map[*memNode]bool{}
@@ -617,10 +621,10 @@ func (m *MemFS) crashFile(n *memNode) {
 // new) fails with ErrCrashed until Resume: goroutines of the crashed
 // process that are still running cannot touch the disk of the next one.
 func (m *MemFS) CrashHalt() {
-	m.Crash()
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.crashLocked()
 	m.halted = true
-	m.mu.Unlock()
 }
 
 // Resume ends CrashHalt: the machine restarts.
