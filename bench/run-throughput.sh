@@ -51,9 +51,9 @@ rm -f "$res.err"
 # median of field F over the runs of server S with C clients
 med() {
 	awk -v s="$1" -v c="$2" -v f="$3" '$1 == s && $2 == c {
-		for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) v[n++] = kv[2] + 0 } }
-		END { if (n == 0) { print "n/a"; exit }
-			asort(v); m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2; print m }' "$res"
+		for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] + 0 } }' "$res" |
+		sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+			print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 sum() {
 	awk -v s="$1" -v c="$2" -v f="$3" '$1 == s && $2 == c {
@@ -65,5 +65,6 @@ for c in $CLIENTS; do
 	echo "throughput: clients=$c myriad_cmds_per_s=$mc dovecot_cmds_per_s=$dc ratio=$ratio" \
 		"myriad_p50_ms=$(med myriad "$c" p50_ms) myriad_p99_ms=$(med myriad "$c" p99_ms)" \
 		"dovecot_p50_ms=$(med dovecot "$c" p50_ms) dovecot_p99_ms=$(med dovecot "$c" p99_ms)" \
-		"errors=$(sum myriad "$c" errors)/$(sum dovecot "$c" errors) runs=$REPEAT" | tee -a "$out"
+		"errors=$(sum myriad "$c" errors)/$(sum dovecot "$c" errors)" \
+		"setup_failed=$(sum myriad "$c" setup_failed)/$(sum dovecot "$c" setup_failed) runs=$REPEAT" | tee -a "$out"
 done

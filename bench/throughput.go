@@ -85,6 +85,7 @@ type tpClient struct {
 	fills    int
 	ready    bool
 	dead2    bool
+	released bool
 }
 
 type tpBench struct {
@@ -99,6 +100,8 @@ type tpBench struct {
 	ready       int
 	lost        int
 	setupFailed int
+	setupErrs   int
+	sem         chan struct{} // clients logging in and filling at once
 
 	counts  [nOps]int
 	lats    [nOps][]int64
@@ -108,7 +111,11 @@ type tpBench struct {
 }
 
 func (b *tpBench) fail(c *tpClient, what string, r []byte) {
-	b.errs++
+	if c.ready {
+		b.errs++
+	} else {
+		b.setupErrs++
+	}
 	key := opNames[c.op] + ": " + what
 	b.errBy[key]++
 	if len(b.samples) < 10 {
@@ -158,12 +165,21 @@ func (c *tpClient) sendAppend(op opKind) {
 func (c *tpClient) onClose(_ *conn, err error) {
 	if !c.ready {
 		c.b.setupFailed++
+		c.release()
 	}
 	if c.op != opLogout {
 		c.b.lost++
 		c.b.fail(c, fmt.Sprintf("connection closed: %v", err), nil)
 	}
 	c.dead2 = true
+}
+
+// release frees the client's place among those being set up.
+func (c *tpClient) release() {
+	if !c.released {
+		c.released = true
+		<-c.b.sem
+	}
 }
 
 func (c *tpClient) onResponse(_ *conn, r []byte) {
@@ -434,6 +450,7 @@ func (c *tpClient) done(ok bool, rest []byte, now int64) {
 			}
 			c.ready = true
 			b.ready++
+			c.release()
 			if !b.running {
 				return // waits for the start
 			}
@@ -559,6 +576,7 @@ func cmdThroughput(args []string) {
 	duration := fs.Duration("duration", 20*time.Second, "measured time")
 	setupTimeout := fs.Duration("setup-timeout", 3*time.Minute, "time for every client to log in and fill its mailbox")
 	seed := fs.Uint64("seed", 1, "PRNG seed")
+	setupConc := fs.Int("setup-concurrency", 64, "clients logging in and filling their mailbox at once, at most")
 	fs.Parse(args)
 	time.AfterFunc(*setupTimeout+*duration+time.Minute, func() { die("throughput: out of time") })
 
@@ -570,7 +588,7 @@ func cmdThroughput(args []string) {
 	if err != nil {
 		die("%v", err)
 	}
-	b := &tpBench{l: l, pass: *password, errBy: map[string]int{},
+	b := &tpBench{l: l, pass: *password, errBy: map[string]int{}, sem: make(chan struct{}, *setupConc),
 		user: func(id int) string { return fmt.Sprintf(*userFmt, id) }}
 	o := &dialOpts{addr: ap, srcBase: netip.MustParseAddr("127.0.9.2"), srcN: 100, timeout: 30 * time.Second}
 
@@ -623,9 +641,12 @@ func cmdThroughput(args []string) {
 		wg.Go(func() {
 			for i := range jobs {
 				c := b.clients[i]
+				b.sem <- struct{}{}
 				if err := dial(o, i, &c.conn); err != nil {
 					fmt.Fprintf(os.Stderr, "throughput: client %d: %v\n", i, err)
 					c.conn.dead = true
+					c.released = true
+					<-b.sem
 					l.mu.Lock()
 					b.setupFailed++
 					l.mu.Unlock()
@@ -661,8 +682,8 @@ func cmdThroughput(args []string) {
 		}
 	}
 	d := distOf(all)
-	fmt.Printf("throughput: server=%s clients=%d ready=%d commands=%d seconds=%.1f cmds_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d\n",
-		*server, *clients, b.ready, total, secs, float64(total)/secs, d.P50, d.P99, b.errs)
+	fmt.Printf("throughput: server=%s clients=%d ready=%d commands=%d seconds=%.1f cmds_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d setup_failed=%d\n",
+		*server, *clients, b.ready, total, secs, float64(total)/secs, d.P50, d.P99, b.errs, *clients-b.ready)
 	fmt.Fprint(os.Stderr, perOp.String())
 	keys := make([]string, 0, len(b.errBy))
 	for k := range b.errBy {
