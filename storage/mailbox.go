@@ -69,8 +69,6 @@ type pendingPub struct {
 	ready bool // false until its records are written (and files named)
 }
 
-var errMailboxBroken = errors.New("storage: mailbox failed to persist a change; reopen it")
-
 func mailboxDir(acctDir string, id uint32) string {
 	return acctDir + "/mb" + strconv.FormatUint(uint64(id), 10)
 }

@@ -145,7 +145,6 @@ type replayState struct {
 	keywords    []string
 	msgs        []statemachine.Message // ascending
 	gone        map[statemachine.UID]bool
-	extra       []statemachine.Message // appended out of order; merged at the end
 }
 
 func (s *replayState) find(uid statemachine.UID) int {
