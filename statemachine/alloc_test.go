@@ -180,7 +180,10 @@ func TestOnCommand(t *testing.T) {
 	cfg := sm.NewConfig()
 	cfg.AllowPlaintextAuth = true
 	var got []string
-	cfg.OnCommand = func(name sm.CommandName, uid bool, r sm.Result) {
+	cfg.OnCommand = func(b sm.Backend, name sm.CommandName, uid bool, r sm.Result) {
+		if b != sm.Backend(be) {
+			t.Errorf("OnCommand got Backend %v, want the session's", b)
+		}
 		u := ""
 		if uid {
 			u = "UID "

@@ -66,9 +66,12 @@ type Config struct {
 	UnauthTimeout, AutoLogout, IdleTimeout int64
 
 	// OnCommand, when set, is called once per completed command with its
-	// name and result, for metrics. It runs on the goroutine that steps
-	// the session and must be cheap and safe for concurrent use.
-	OnCommand func(name CommandName, uid bool, result Result)
+	// name and result, for metrics. be is the Backend the session was made
+	// with (NewSession), so that a caller with one Backend per connection
+	// can attribute the command to it. It runs on the goroutine that steps
+	// the session, inside the step, and must be cheap and safe for
+	// concurrent use.
+	OnCommand func(be Backend, name CommandName, uid bool, result Result)
 
 	capsPreTLS, capsPreAuth, capsAuth string
 }
@@ -339,7 +342,7 @@ func (s *Session) report(name CommandName, uid bool, start int) {
 	case len(st) >= 2 && st[0] == 'N' && st[1] == 'O':
 		r = ResultNO
 	}
-	s.cfg.OnCommand(name, uid, r)
+	s.cfg.OnCommand(s.be, name, uid, r)
 }
 
 func trimCRLF(b []byte) []byte {

@@ -1,5 +1,4 @@
-// Package metrics holds imapd's Prometheus metrics and the per-connection
-// Tracker that counts IMAP commands.
+// Package metrics holds imapd's Prometheus metrics.
 package metrics
 
 import (
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/myriad-mail/myriad/netio"
+	"github.com/myriad-mail/myriad/statemachine"
 )
 
 // Session states as labelled in myriad_sessions.
@@ -25,13 +25,43 @@ const (
 
 var stateNames = [NStates]string{"not_authenticated", "authenticated", "selected", "idle", "logout"}
 
+// Command labels: "other" (statemachine.CmdUnknown, and UID with a command
+// that has no UID form), every name statemachine knows, then the UID forms.
+var (
+	commandNames []string
+	commandIndex [2][256]uint8 // [uid][name] → index into commandNames; 0: "other"
+	idleIndex    uint8
+)
+
+var uidForms = []statemachine.CommandName{statemachine.CmdFetch, statemachine.CmdStore,
+	statemachine.CmdSearch, statemachine.CmdCopy, statemachine.CmdMove, statemachine.CmdExpunge}
+
+func init() {
+	commandNames = []string{"other"}
+	for n := 1; n < 256; n++ {
+		name := statemachine.CommandName(n).String()
+		if name == statemachine.CmdUnknown.String() {
+			break
+		}
+		commandIndex[0][n] = uint8(len(commandNames))
+		commandNames = append(commandNames, name)
+	}
+	for _, n := range uidForms {
+		commandIndex[1][n] = uint8(len(commandNames))
+		commandNames = append(commandNames, "UID "+n.String())
+	}
+	idleIndex = commandIndex[0][statemachine.CmdIdle]
+}
+
+var resultNames = [3]string{"ok", "no", "bad"} // by statemachine.Result
+
 // Metrics is the registry and the instruments that sessions update. Every
 // instrument is looked up once, so an update is an atomic add.
 type Metrics struct {
 	Registry *prometheus.Registry
 
 	sessions [NStates]prometheus.Gauge
-	commands [][nResults]prometheus.Counter
+	commands [][len(resultNames)]prometheus.Counter
 	latency  []prometheus.Observer
 	logins   map[string]prometheus.Counter
 	lmtp     *prometheus.CounterVec
@@ -59,14 +89,14 @@ func New(src Sources) *Metrics {
 	cv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "myriad_commands_total",
 		Help: "IMAP commands answered, by command name and result (ok, no, bad)."}, []string{"command", "result"})
 	hv := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "myriad_command_duration_seconds",
-		Help:    "Time from a command's first line to its tagged response (IDLE excluded).",
+		Help:    "Time from the start of the input step that completed a command to its completion (IDLE excluded).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
 		[]string{"command"})
 	r.MustRegister(cv, hv)
-	m.commands = make([][nResults]prometheus.Counter, len(commandNames))
+	m.commands = make([][len(resultNames)]prometheus.Counter, len(commandNames))
 	m.latency = make([]prometheus.Observer, len(commandNames))
 	for i, n := range commandNames {
-		for j := range nResults {
+		for j := range resultNames {
 			m.commands[i][j] = cv.WithLabelValues(n, resultNames[j])
 		}
 		m.latency[i] = hv.WithLabelValues(n)
@@ -138,13 +168,18 @@ func (m *Metrics) SessionState(from, to int) {
 	}
 }
 
-var idleIndex = commandIndex["IDLE"]
-
-// Done records a command's result; a Tracker's Output calls it.
-func (m *Metrics) Done(name uint8, result int, dur int64) {
-	m.commands[name][result].Inc()
-	if name != idleIndex {
-		m.latency[name].Observe(time.Duration(dur).Seconds())
+// Command counts a completed command (statemachine.Config.OnCommand) and,
+// unless it is IDLE or dur is negative, observes dur nanoseconds as its
+// latency.
+func (m *Metrics) Command(name statemachine.CommandName, uid bool, result statemachine.Result, dur int64) {
+	u := 0
+	if uid {
+		u = 1
+	}
+	i := commandIndex[u][name]
+	m.commands[i][min(int(result), len(resultNames)-1)].Inc()
+	if dur >= 0 && i != idleIndex {
+		m.latency[i].Observe(time.Duration(dur).Seconds())
 	}
 }
 

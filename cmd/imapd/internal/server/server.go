@@ -133,6 +133,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.smcfg.UnauthTimeout = seconds(cfg.Limits.UnauthTimeout)
 	s.smcfg.AutoLogout = seconds(cfg.Limits.AutoLogout)
 	s.smcfg.IdleTimeout = seconds(cfg.Limits.IdleTimeout)
+	s.smcfg.OnCommand = s.onCommand // s.metrics is set below, before any session exists
 	s.smcfg.Init()
 
 	// A delayed failure holds a storage worker: at most a quarter of them

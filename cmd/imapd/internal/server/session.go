@@ -10,19 +10,21 @@ import (
 )
 
 // session wraps a statemachine.Session for netio: it keeps the state gauge
-// and the command counters, logs login and logout, and is the session's
-// Backend, so a login is checked by the rate limiter with the client's
-// address.
+// and the per-session command count, times input steps for the command
+// latency histogram (Server.onCommand), logs login and logout, and is the
+// session's Backend, so a login is checked by the rate limiter with the
+// client's address.
 type session struct {
 	sm      *statemachine.Session
 	srv     *Server
 	user    string
 	in, out uint64
 	addr    [16]byte // the client's address, IPv4 mapped; zero if unknown
+	step    int64    // nanos() when the Receive step in progress began; 0 outside Receive
 	loginAt uint32   // Unix seconds
+	cmds    uint32   // commands completed
 	state   int8
 	tls     bool
-	tr      metrics.Tracker
 }
 
 func (s *session) peer() netip.Addr {
@@ -34,7 +36,25 @@ func (s *session) peer() netip.Addr {
 
 var epoch = time.Now()
 
-func nanos() int64 { return int64(time.Since(epoch)) }
+// nanos is a monotonic clock in nanoseconds, never 0.
+func nanos() int64 { return int64(time.Since(epoch)) | 1 }
+
+// onCommand is statemachine.Config.OnCommand: it counts the command by name
+// and result and, for a command completed in a Receive step, observes the
+// time from the step's start to now as its latency. Pipelined commands
+// answered in one step each count from the step's start; a command whose
+// input took several steps (a literal read in parts) counts its last step
+// only.
+func (s *Server) onCommand(be statemachine.Backend, name statemachine.CommandName, uid bool, r statemachine.Result) {
+	dur := int64(-1)
+	if ss, ok := be.(*session); ok {
+		ss.cmds++
+		if ss.step != 0 {
+			dur = nanos() - ss.step
+		}
+	}
+	s.metrics.Command(name, uid, r, dur)
+}
 
 func (s *Server) newSession(w statemachine.Waker, tlsOn bool, remote netip.AddrPort) netio.Session {
 	ss := &session{srv: s, state: -1, tls: tlsOn}
@@ -92,13 +112,12 @@ func (s *session) Start(now int64, out []byte) []byte {
 }
 
 func (s *session) Receive(now int64, in []byte, out []byte) ([]byte, statemachine.Effect) {
-	t := nanos()
-	s.tr.Input(in, t)
+	s.step = nanos()
 	s.in += uint64(len(in))
 	n := len(out)
 	out, eff := s.sm.Receive(now, in, out)
+	s.step = 0
 	s.out += uint64(len(out) - n)
-	s.tr.Output(out[n:], nanos(), s.srv.metrics.Done)
 	s.track()
 	return out, eff
 }
@@ -124,7 +143,6 @@ func (s *session) Timeout() int64 { return s.sm.Timeout() }
 func (s *session) TLSReady() {
 	s.sm.TLSReady()
 	s.tls = true
-	s.tr.Reset()
 }
 
 func (s *session) Shutdown(out []byte) []byte {
@@ -141,7 +159,7 @@ func (s *session) Close() {
 	s.state = -1
 	if s.user != "" {
 		s.srv.log.Info("logout", "user", s.user, "addr", s.peer(), "tls", s.tls,
-			"seconds", uint32(time.Now().Unix())-s.loginAt, "commands", s.tr.Count,
+			"seconds", uint32(time.Now().Unix())-s.loginAt, "commands", s.cmds,
 			"bytes_in", s.in, "bytes_out", s.out)
 	}
 }

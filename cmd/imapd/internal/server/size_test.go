@@ -10,7 +10,7 @@ import (
 func TestSessionSize(t *testing.T) {
 	n := unsafe.Sizeof(session{})
 	t.Logf("session wrapper: %d bytes", n)
-	if n > 176 {
-		t.Fatalf("session wrapper is %d bytes, budget 176", n)
+	if n > 96 {
+		t.Fatalf("session wrapper is %d bytes, budget 96", n)
 	}
 }
