@@ -307,10 +307,21 @@ func report(r Result, o Options, outDir string, shrink bool) {
 		fmt.Println()
 		fmt.Print(lin.Explain(r.history, 10*time.Second))
 		path := fmt.Sprintf("%s/myriad-sim-%d.html", outDir, r.Seed)
-		if err := porcupine.VisualizePath(lin.Model, r.info, path); err != nil {
+		if err := writeVisualization(r, path); err != nil {
 			fmt.Printf("visualization: %v\n", err)
 		} else {
 			fmt.Printf("porcupine visualization: %s\n", path)
 		}
 	}
+}
+
+func writeVisualization(r Result, path string) error {
+	return porcupine.VisualizePath(lin.Model, r.info, path)
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	lin "github.com/myriad-mail/myriad/linearizability"
+)
+
+// BenchmarkSim reports simulated sessions per second of CPU (one seed per
+// iteration, 50 clients, default steps, all faults, porcupine check
+// excluded) and porcupine's check time per 1,000 operations.
+func BenchmarkSim(b *testing.B) {
+	var sessions, ops int
+	var check, sim time.Duration
+	for i := 0; b.Loop(); i++ {
+		o := Options{Seed: uint64(1000 + i), Clients: 50, Faults: FaultsDisk, SkipCheck: true}
+		t0 := time.Now()
+		w := run(o)
+		sim += time.Since(t0)
+		sessions += w.res.Sessions
+		ops += len(w.history)
+		t1 := time.Now()
+		if res := lin.CheckFast(w.history, time.Minute); res != "Ok" {
+			b.Fatalf("seed %d: %s", o.Seed, res)
+		}
+		check += time.Since(t1)
+	}
+	b.ReportMetric(float64(sessions)/sim.Seconds(), "sessions/s")
+	b.ReportMetric(float64(check.Microseconds())/1000/float64(ops)*1000, "check-ms/1000ops")
+}
