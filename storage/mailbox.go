@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -710,7 +711,7 @@ func (mb *mailbox) addLocked(msgs []newMsg) (uint64, logJob, []statemachine.UID,
 	}
 	for i, m := range msgs {
 		if m.body != nil {
-			mb.putCache(uids[i], m.body)
+			mb.putCache(uids[i], bytes.Clone(m.body)) // the caller's buffer is reused after Append returns
 		}
 	}
 	return seq, job, uids, h.UIDValidity, nil

@@ -335,3 +335,30 @@ func TestIdleMailboxes(t *testing.T) {
 		t.Fatalf("recreated C: %+v %v", st, err)
 	}
 }
+
+// TestAppendCopiesMessage: Append's message is the connection's input
+// buffer, reused once Append returns (statemachine.Account contract); what
+// the store serves later must not change with it.
+func TestAppendCopiesMessage(t *testing.T) {
+	fsys := NewMemFS(MemFSOptions{Seed: 1})
+	s := newTestStore(t, fsys, nil)
+	a := login(t, s, "alice")
+	buf := []byte("Subject: original\r\n\r\nbody\r\n")
+	res, err := a.Append("INBOX", nil, 0, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(buf)
+	for i := range buf {
+		buf[i] = 'X'
+	}
+	mbox, err := a.Open("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release(mbox)
+	got, err := mbox.Store.Message(res.UID)
+	if err != nil || string(got) != want {
+		t.Fatalf("Message = %q, %v; want %q", got, err, want)
+	}
+}

@@ -72,7 +72,6 @@ func (s *session) Login(user, password string) (statemachine.Account, error) {
 	acct, err := s.srv.limiter.Login(addr, user, password)
 	switch {
 	case err == nil:
-		acct = copyingAccount{acct}
 		s.user = user
 		s.loginAt = uint32(time.Now().Unix())
 		s.srv.metrics.Login("ok")
@@ -165,15 +164,3 @@ func (s *session) Close() {
 }
 
 var _ netio.Session = (*session)(nil)
-
-// copyingAccount copies an APPENDed message before the store sees it. The
-// session hands Append a view into the connection's read buffer, which netio
-// reuses after the step, and storage keeps the slice in its message cache
-// (mailbox.addLocked → putCache): a later FETCH then returned the message
-// overwritten by later input. Until the Backend contract says who copies
-// (reported to statemachine and storage), the copy is made here.
-type copyingAccount struct{ statemachine.Account }
-
-func (a copyingAccount) Append(mailbox string, flags []string, date int64, message []byte) (statemachine.AppendResult, error) {
-	return a.Account.Append(mailbox, flags, date, append([]byte(nil), message...))
-}
