@@ -1,11 +1,20 @@
 package main
 
 import (
+	"syscall"
 	"testing"
 	"time"
 
 	lin "github.com/myriad-mail/myriad/linearizability"
 )
+
+// cpuTime is the process's CPU time (user+system): the machines that run
+// this are shared, so wall time says little.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // BenchmarkSim reports simulated sessions per second of CPU (one seed per
 // iteration, 50 clients, default steps, all faults, porcupine check
@@ -15,17 +24,17 @@ func BenchmarkSim(b *testing.B) {
 	var check, sim time.Duration
 	for i := 0; b.Loop(); i++ {
 		o := Options{Seed: uint64(1000 + i), Clients: 50, Faults: FaultsDisk, SkipCheck: true}
-		t0 := time.Now()
+		t0 := cpuTime()
 		w := run(o)
-		sim += time.Since(t0)
+		sim += cpuTime() - t0
 		sessions += w.res.Sessions
 		ops += len(w.history)
-		t1 := time.Now()
+		t1 := cpuTime()
 		if res := lin.CheckFast(w.history, time.Minute); res != "Ok" {
 			b.Fatalf("seed %d: %s", o.Seed, res)
 		}
-		check += time.Since(t1)
+		check += cpuTime() - t1
 	}
-	b.ReportMetric(float64(sessions)/sim.Seconds(), "sessions/s")
-	b.ReportMetric(float64(check.Microseconds())/1000/float64(ops)*1000, "check-ms/1000ops")
+	b.ReportMetric(float64(sessions)/sim.Seconds(), "sessions/cpu-s")
+	b.ReportMetric(float64(check.Microseconds())/1000/float64(ops)*1000, "check-cpu-ms/1000ops")
 }
