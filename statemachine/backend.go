@@ -1,6 +1,10 @@
 package statemachine
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/myriad-mail/myriad/statemachine/imapmime"
+)
 
 // This file is the contract between the session and the mail store, shaped like
 // raft's Storage: the session calls these methods synchronously from a step;
@@ -144,4 +148,14 @@ type MailboxStore interface {
 	// The slice must not be modified; it stays valid while the caller holds
 	// the Mailbox.
 	Message(uid UID) ([]byte, error)
+}
+
+// StructureCache is optionally implemented by a MailboxStore that keeps the
+// parsed MIME structure of its messages (DESIGN.md: "a cache of parsed
+// ENVELOPE/BODYSTRUCTURE so FETCH does not re-parse"). FETCH and SEARCH use
+// it instead of Message plus imapmime.Parse when it is there. The returned
+// Part must describe raw exactly; a store that finds its cached record
+// corrupt re-parses rather than return it.
+type StructureCache interface {
+	MessageStructure(uid UID) (raw []byte, part *imapmime.Part, err error)
 }

@@ -129,6 +129,19 @@ func (s *Session) fetch(cmd *Command) {
 	s.okCompleted(cmd)
 }
 
+// loadMessage returns a message and, when withPart, its MIME structure,
+// from the store's structure cache when it has one.
+func loadMessage(st MailboxStore, uid UID, withPart bool) ([]byte, *imapmime.Part, error) {
+	if sc, ok := st.(StructureCache); ok && withPart {
+		return sc.MessageStructure(uid)
+	}
+	raw, err := st.Message(uid)
+	if err != nil || !withPart {
+		return raw, nil, err
+	}
+	return raw, imapmime.Parse(raw), nil
+}
+
 const internalDateLayout = "_2-Jan-2006 15:04:05 -0700"
 
 func (s *Session) appendBodyStructure(raw []byte, part *imapmime.Part, ext bool) []byte {
@@ -145,12 +158,9 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 	var part *imapmime.Part
 	if need.raw {
 		var err error
-		raw, err = s.view.mbox.Store.Message(t.uid)
+		raw, part, err = loadMessage(s.view.mbox.Store, t.uid, need.mime)
 		if err != nil {
 			return err
-		}
-		if need.mime {
-			part = imapmime.Parse(raw)
 		}
 	}
 	start := len(s.out)

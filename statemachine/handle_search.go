@@ -21,10 +21,7 @@ type searchMsg struct {
 func (c *searchMsg) load() bool {
 	if !c.loaded {
 		c.loaded = true
-		c.raw, c.err = c.s.view.mbox.Store.Message(c.m.UID)
-		if c.err == nil {
-			c.part = imapmime.Parse(c.raw)
-		}
+		c.raw, c.part, c.err = loadMessage(c.s.view.mbox.Store, c.m.UID, true)
 	}
 	return c.err == nil
 }
