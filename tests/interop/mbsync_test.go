@@ -84,14 +84,6 @@ func bigMIME(id string) string {
 
 var mdFlagToIMAP = map[byte]imap.Flag{'D': imap.FlagDraft, 'F': imap.FlagFlagged, 'R': imap.FlagAnswered, 'S': imap.FlagSeen, 'T': imap.FlagDeleted}
 
-func imapFlags(md string) []imap.Flag {
-	var fs []imap.Flag
-	for i := 0; i < len(md); i++ {
-		fs = append(fs, mdFlagToIMAP[md[i]])
-	}
-	return fs
-}
-
 // mdFlags turns IMAP flags into sorted Maildir letters; \Recent is
 // ignored, any other flag is an error.
 func mdFlags(fs []imap.Flag) (string, error) {
