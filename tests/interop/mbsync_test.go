@@ -445,6 +445,11 @@ func testMbsync(t *testing.T, bin string, useTLS bool) {
 	// (flagged \Deleted) instead of being expunged locally first.
 	e.writeConfig(s, useTLS, "None")
 	e.sync("push")
+	// The server saw mbsync's session over the transport asked for (its
+	// login line; the test's own client has not connected yet).
+	if want := fmt.Sprintf("msg=login user=%s addr=127.0.0.1 tls=%v", testUser, useTLS); !strings.Contains(s.stderr.String(), want) {
+		t.Errorf("no %q in the server's log after mbsync's first sync", want)
+	}
 
 	c := s.login(useTLS)
 	list, err := c.List("", "*", nil).Collect()
