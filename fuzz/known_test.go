@@ -13,20 +13,21 @@ import (
 var strict = flag.Bool("strict", false, "fail on the open findings the targets otherwise tolerate")
 
 // knownFatalAfterLongLine (finding F1, statemachine/frame.go): a line over
-// MaxLine that announces a non-synchronizing literal over the limits gives
-// FrameBad and then FrameFatal when the line arrives in pieces, but only
-// FrameFatal (with the tag) when it arrives whole. The tolerance drops a
-// "line too long" Bad right before a Fatal and the Fatal's tag.
+// MaxLine that announces a non-synchronizing literal whose size overflows
+// gives FrameBad and then FrameFatal when the line arrives in pieces, but
+// only FrameFatal (with the tag) when it arrives whole. The tolerance drops
+// the "line too long" Bads right before a Fatal (all of them: an earlier too
+// long line may precede) and the Fatal's tag.
 func knownFatalAfterLongLine(events []string) []string {
 	if *strict {
 		return events
 	}
 	out := make([]string, 0, len(events))
-	for i, e := range events {
-		if strings.HasPrefix(e, "Bad ") && strings.Contains(e, "Command line too long") && i+1 < len(events) && strings.HasPrefix(events[i+1], "Fatal ") {
-			continue
-		}
+	for _, e := range events {
 		if strings.HasPrefix(e, "Fatal ") {
+			for len(out) > 0 && strings.HasPrefix(out[len(out)-1], "Bad ") && strings.Contains(out[len(out)-1], "Command line too long") {
+				out = out[:len(out)-1]
+			}
 			if j := strings.Index(e, " size="); j >= 0 {
 				e = "Fatal" + e[j:]
 			}
