@@ -4,7 +4,7 @@ N ?= 1000000
 FUZZTIME ?= 10s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test unit lint sim sim-long fuzz bench bench-sessions
+.PHONY: all build run test unit lint sim sim-long fuzz bench bench-sessions crash-long
 
 all: build
 
@@ -31,6 +31,11 @@ sim:
 
 sim-long:
 	$(GO) run ./sim -seeds 1-100000 -clients 50
+
+# crash-long: 10,000 SIGKILL cycles of storage's process crash test
+# (TestCrashProcess; `make test` runs 100).
+crash-long:
+	STORAGE_CRASH_CYCLES=10000 $(GO) test -count=1 -timeout 0 -run '^TestCrashProcess$$' -v ./storage
 
 fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./fuzz | grep ^Fuzz); do \
