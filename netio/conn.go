@@ -21,6 +21,7 @@ const (
 	fInWheel                      // linked into the timer wheel
 	fLinger                       // the wheel deadline is the linger bound
 	fTrim                         // on the loop's list of TLS conns to trim when idle
+	fMore                         // the session holds unanswered commands (EffMoreInput): step it again once output is flushed, read nothing meanwhile
 )
 
 // Cross-goroutine signal bits (conn.sig).

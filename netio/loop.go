@@ -333,7 +333,7 @@ func (l *loop) signalled(c *conn) {
 }
 
 func (l *loop) readIfIdle(c *conn) {
-	if c.f&fReadable != 0 && c.f&(fBusy|fClosed|fDraining|fStartTLS|fEOF) == 0 {
+	if c.f&fReadable != 0 && c.f&(fBusy|fClosed|fDraining|fStartTLS|fEOF|fMore) == 0 {
 		l.read(c)
 	}
 }
@@ -489,6 +489,11 @@ func (l *loop) after(c *conn) {
 		if !l.tlsDecode(c) {
 			l.readIfIdle(c)
 		}
+	case c.f&fMore != 0:
+		if c.out == nil {
+			c.f &^= fMore
+			l.dispatch(c, nil)
+		} // else flush() dispatches once the output is written
 	case c.f&fEOF != 0:
 		l.drainClose(c)
 	default:
@@ -510,6 +515,7 @@ func (l *loop) emitRaw(c *conn, out []byte, owned, encrypted bool) {
 		}
 		return
 	}
+	added := len(out)
 	switch {
 	case c.tls != nil && c.f&fHandshake == 0 && !encrypted:
 		_, err := c.tls.tc.Write(out) // encrypts into c.out via tlsConn.Write
@@ -530,7 +536,7 @@ func (l *loop) emitRaw(c *conn, out []byte, owned, encrypted bool) {
 			return
 		}
 		c.out, c.off = append(l.pool.get(len(out)-n), out[n:]...), 0
-		l.checkBound(c)
+		l.checkBound(c, added)
 		return
 	default:
 		l.appendOut(c, out)
@@ -539,11 +545,16 @@ func (l *loop) emitRaw(c *conn, out []byte, owned, encrypted bool) {
 		}
 	}
 	l.flush(c)
-	l.checkBound(c)
+	l.checkBound(c, added)
 }
 
-func (l *loop) checkBound(c *conn) {
-	if c.out != nil && len(c.out)-int(c.off) > l.s.cfg.MaxOutput {
+// checkBound closes a connection whose client let more than MaxOutput pile
+// up before this step's output was added. One step's output may exceed the
+// bound (a large body fetched by a client that reads): the session answers
+// no further commands until it is written (EffMoreInput), so what is queued
+// stays within MaxOutput plus one step.
+func (l *loop) checkBound(c *conn, added int) {
+	if c.out != nil && len(c.out)-int(c.off)-added > l.s.cfg.MaxOutput {
 		l.Overflows.Add(1)
 		l.markClose(c)
 	}
@@ -601,6 +612,11 @@ func (l *loop) flush(c *conn) {
 		l.startHandshake(c)
 	} else if c.f&fDraining != 0 {
 		l.markClose(c)
+	} else if c.f&(fMore|fBusy) == fMore {
+		// The client read what it was sent: answer the commands the
+		// session kept back.
+		c.f &^= fMore
+		l.dispatch(c, nil)
 	}
 }
 
@@ -617,6 +633,9 @@ func (l *loop) effects(c *conn, eff statemachine.Effect) {
 		if c.out == nil {
 			l.startHandshake(c)
 		}
+	}
+	if eff&statemachine.EffMoreInput != 0 {
+		c.f |= fMore
 	}
 	if eff&statemachine.EffClose != 0 {
 		l.drainClose(c)

@@ -204,3 +204,44 @@ func TestOnCommand(t *testing.T) {
 		t.Fatalf("OnCommand saw %v, want %v", got, want)
 	}
 }
+
+// TestMaxStepOutput: pipelined commands stop being answered once a step's
+// output passes Config.MaxStepOutput; the rest are kept and answered, in
+// order, by the next steps with no new input (EffMoreInput), so a client
+// that does not read cannot make one step queue unbounded output.
+func TestMaxStepOutput(t *testing.T) {
+	be := memstore.New()
+	be.AddUser("alice", "secret")
+	cfg := sm.NewConfig()
+	cfg.AllowPlaintextAuth = true
+	cfg.MaxStepOutput = 100
+	cfg.Init()
+	s := sm.NewSession(cfg, be, nil, false)
+	s.Receive(0, []byte("a LOGIN alice secret\r\n"), nil)
+	var in []byte
+	for i := 0; i < 10; i++ {
+		in = fmt.Appendf(in, "n%d NAMESPACE\r\n", i)
+	}
+	var all []byte
+	out, eff := s.Receive(0, in, nil)
+	steps := 1
+	all = append(all, out...)
+	for eff&sm.EffMoreInput != 0 {
+		if len(out) > 100+64 {
+			t.Fatalf("step %d wrote %d bytes, limit 100 plus one response", steps, len(out))
+		}
+		out, eff = s.Receive(0, nil, nil)
+		all = append(all, out...)
+		steps++
+	}
+	var want []byte
+	for i := 0; i < 10; i++ {
+		want = fmt.Appendf(want, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\nn%d OK NAMESPACE completed\r\n", i)
+	}
+	if string(all) != string(want) {
+		t.Fatalf("answers:\n%s\nwant:\n%s", all, want)
+	}
+	if steps < 4 {
+		t.Fatalf("answered in %d steps; the limit should have split them", steps)
+	}
+}

@@ -16,4 +16,10 @@ const (
 	// EffTimerChanged: the session's timeout class changed (Session.Timeout);
 	// re-arm its timer.
 	EffTimerChanged
+	// EffMoreInput: the session stopped answering because the step's
+	// output reached Config.MaxStepOutput; it keeps the remaining commands.
+	// Once the output is written, call Receive again (with no new bytes);
+	// read nothing from the client meanwhile. This bounds what one step of
+	// pipelined commands can queue for a client that does not read.
+	EffMoreInput
 )

@@ -61,6 +61,10 @@ type Config struct {
 	ServerName string
 	// Version is reported by ID.
 	Version string
+	// MaxStepOutput bounds the output of one Receive step: past it the
+	// session keeps the remaining pipelined commands for the next step
+	// (EffMoreInput). One response may still exceed it (a large body).
+	MaxStepOutput int
 	// Timeouts in seconds (RFC 9051 §5.4: at least 30 minutes once
 	// authenticated).
 	UnauthTimeout, AutoLogout, IdleTimeout int64
@@ -107,6 +111,7 @@ func NewConfig() *Config {
 			MaxCommand:        65 * 1024 * 1024,
 			MaxLiterals:       1000,
 		},
+		MaxStepOutput: 1 << 20,
 		ServerName:    "Myriad",
 		Version:       "0.1",
 		UnauthTimeout: 60,
@@ -226,8 +231,13 @@ func (s *Session) Receive(now int64, in []byte, out []byte) ([]byte, Effect) {
 	}
 	pos := 0
 	lim := &s.cfg.Limits
+	startOut := len(s.out)
 loop:
 	for pos < len(data) && eff&(EffClose|EffStartTLS) == 0 {
+		if s.cfg.MaxStepOutput > 0 && len(s.out)-startOut >= s.cfg.MaxStepOutput {
+			eff |= EffMoreInput
+			break
+		}
 		buf := data[pos:]
 		var fr Frame
 		if s.mode == modeIdle || s.mode == modeAuth {

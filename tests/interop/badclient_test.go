@@ -272,12 +272,6 @@ func TestBadClients(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	nHalfOpen, nNeverLogin, nReaders, nFetches := halfOpen, neverLogin, neverReaders, fetchesEach
-	if !knownBugs(t, "pipelined FETCHes from a never-reader: statemachine.Session.Receive answers every command "+
-		"in one read (up to 64 KiB of pipelined commands) in one step, and netio checks max_output_bytes only after "+
-		"the step, so 50 pipelined UID FETCH 1:8 BODY.PEEK[] make one step build 400 MiB (4 such clients: 1+ GB "+
-		"RSS, probes over 5 s)") {
-		nFetches = 1
-	}
 	lines, literals := []bool{false, true}, []string{"sync", "nonsync", "login"}
 	if !badEnabled("halfopen") {
 		nHalfOpen = 0
@@ -547,27 +541,11 @@ func TestBadClients(t *testing.T) {
 	}
 }
 
-// knownBugs says whether to run what a known server bug makes fail: only
-// with MYRIAD_KNOWN_BUGS=1. Otherwise it logs the bug and returns false.
-func knownBugs(t *testing.T, bug string) bool {
-	t.Helper()
-	if os.Getenv("MYRIAD_KNOWN_BUGS") == "1" {
-		return true
-	}
-	t.Logf("KNOWN BUG, not exercised (MYRIAD_KNOWN_BUGS=1 runs it): %s", bug)
-	return false
-}
-
 // TestLargeFetch: a client that reads as fast as it can fetches a message
 // larger than max_output_bytes (4 MiB) but within APPENDLIMIT (64 MiB).
 // It must get the whole message: max_output_bytes bounds output that a
 // client lets pile up, not the size of one response.
 func TestLargeFetch(t *testing.T) {
-	if !knownBugs(t, "netio closes a connection whose one step's output, less what the socket took at once, "+
-		"passes max_output_bytes, before the client could read any of it: FETCH BODY[] of a 16 MiB message "+
-		"ends in EOF after about 6 MB however fast the client reads") {
-		t.Skip("known bug")
-	}
 	s := newServer(t, "")
 	s.start()
 	c := s.login(false)
