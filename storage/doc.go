@@ -24,6 +24,7 @@
 //	    index, index.backup         checkpoint of the mailbox and the one before
 //	    log, log.1                  transaction log since the checkpoint, and
 //	                                the segment before it
+//	    cache                       MIME metadata cache (advisory, below)
 //	    m/<uid>                     one immutable file per message
 //	    m/tmp-<n>, *.tmp            files being written; removed on open
 //
@@ -67,7 +68,8 @@
 //	         reserved u32 | nkeywords × {len u8, name} | crc32c u32
 //	records: count × 40 bytes, ascending by uid:
 //	         uid u32 | size u32 | flags u64 | modseq u64 | date i64 |
-//	         cache offset u32 (0: none; reserved for the MIME cache) | crc32c u32
+//	         cache offset u32 (always 0: reserved; the MIME cache is its own
+//	         file, below) | crc32c u32
 //
 // The header CRC covers the header before it; each record's CRC covers its
 // first 36 bytes. A record is also rejected if its uid does not ascend, is
@@ -82,6 +84,29 @@
 // The header keeps the date and the flags given at APPEND (or COPY), so a
 // message file whose log record was lost is re-added with them. Message
 // verifies both CRCs before it returns a body.
+//
+// # MIME cache
+//
+// The parsed structure of messages, so FETCH ENVELOPE/BODYSTRUCTURE/BODY[n]
+// and SEARCH do not re-parse them (statemachine.StructureCache):
+//
+//	header:  magic "MYRMC001" | uidvalidity u32 | crc32c u32 (of the 12 before)
+//	records: uid u32 | length u32 | paylen u32 | crc32c u32 | payload (paylen)
+//	         crc32c covers uid, length, paylen and payload;
+//	         payload = imapmime.AppendPart(nil, part), length = the message's
+//	         size in bytes; a later record for a UID replaces an earlier one
+//
+// The cache is advisory: nothing depends on it being durable. A record is
+// appended (no fsync) when a message is first parsed. At open the records
+// are read up to the first one that fails its checksum (a damaged header,
+// another UIDVALIDITY, a torn tail: the rest is dropped and the file
+// rewritten from what verified); a record whose UID is not in the mailbox
+// or whose length is not the message's is dropped. MessageStructure uses
+// a record only if imapmime.DecodePart(payload, len(raw)) succeeds; else it
+// re-parses and appends a fresh record. When the index is rewritten the
+// cache is rewritten too (cache.tmp, fsync, rename, directory fsync),
+// without expunged UIDs. A failure to write it turns the cache off for
+// the mailbox until the next open; the mailbox is unaffected.
 //
 // # Sealed files (mailbox list, subscriptions)
 //

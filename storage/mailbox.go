@@ -61,6 +61,12 @@ type mailbox struct {
 	cache   map[statemachine.UID][]byte
 	cacheQ  []statemachine.UID
 	cacheN  int
+
+	// MIME metadata cache (mimecache.go); mcMu is taken after mu.
+	mcMu   sync.Mutex
+	mc     map[statemachine.UID]mimeEntry
+	mcFile File // nil until the first append
+	mcOff  bool // the cache file failed: serve without it
 }
 
 type pendingPub struct {
@@ -128,6 +134,7 @@ func openMailbox(st *Store, acct *account, id uint32, name string, uidValidity u
 			return nil, err
 		}
 	}
+	mb.loadMimeCache()
 	if len(rep.lines) > 0 {
 		st.log.Info("storage: mailbox recovered", "user", acct.name, "mailbox", name, "messages", mb.head.Len(), "highestmodseq", mb.head.HighestModSeq, "findings", len(rep.lines))
 	}
@@ -149,6 +156,12 @@ func (mb *mailbox) close() {
 		}
 	}
 	mb.log.Close()
+	mb.mcMu.Lock()
+	if mb.mcFile != nil {
+		mb.mcFile.Close()
+	}
+	mb.mcFile, mb.mcOff = nil, true
+	mb.mcMu.Unlock()
 	mb.broken = errors.New("storage: mailbox closed")
 	if mb.deleted {
 		if err := mb.st.fs.RemoveAll(mb.dir); err != nil {
@@ -437,6 +450,15 @@ func (mb *mailbox) checkpointLocked() error {
 	mb.logSize = int64(len(rec))
 	mb.logBig.Store(false)
 	mb.removeDoomedLocked()
+	mb.mcMu.Lock()
+	if !mb.mcOff && (mb.mcFile != nil || len(mb.mc) > 0) {
+		// The cache is advisory: a failure leaves it off, not the mailbox.
+		if err := mb.rewriteMimeCacheLocked(); err != nil {
+			mb.st.log.Warn("storage: rewriting MIME cache", "dir", mb.dir, "err", err)
+			mb.mcOff = true
+		}
+	}
+	mb.mcMu.Unlock()
 	mb.st.log.Debug("storage: index rewritten, log rotated", "dir", mb.dir, "messages", h.Len(), "highestmodseq", h.HighestModSeq)
 	return nil
 }
@@ -568,6 +590,7 @@ func (mb *mailbox) expungeLocked(uids []statemachine.UID) (uint64, logJob, error
 	if err == nil {
 		mb.doomed = append(mb.doomed, gone...)
 		mb.dropCache(gone)
+		mb.dropMimeCache(gone)
 		if len(mb.doomed) > 4096 && seq == 0 {
 			mb.removeDoomedLocked()
 		}
