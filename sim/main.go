@@ -31,7 +31,7 @@ import (
 	sm "github.com/myriad-mail/myriad/statemachine"
 )
 
-const defaultSteps = 1500
+const defaultSteps = 1000
 
 func main() {
 	seed := flag.Uint64("seed", 0, "run one seed")
@@ -40,7 +40,7 @@ func main() {
 	steps := flag.Int("steps", defaultSteps, "simulation steps per seed (safety phase)")
 	faults := flag.Int("faults", FaultsDisk, "fault level: 0 none, 1 network, 2 +crashes and clock jumps, 3 +torn writes and bit flips")
 	memstore := flag.Bool("memstore", false, "use statemachine/memstore instead of storage over MemFS (no crashes)")
-	verbose := flag.Bool("v", false, "print the whole transcript")
+	verbose := flag.Bool("v", false, "print the whole transcript (with -seeds: a line per seed)")
 	regressions := flag.String("regressions", "sim/regressions.txt", "file of regression seeds to run with -seeds (\"\": none)")
 	out := flag.String("out", os.TempDir(), "directory for porcupine's HTML visualization on failure")
 	jobs := flag.Int("j", runtime.GOMAXPROCS(0), "seeds run in parallel (each run is single-threaded)")
@@ -95,10 +95,14 @@ func main() {
 		return
 	}
 	start := time.Now()
-	results := RunMany(list, *jobs)
 	var sessions, commands, ops, crashes int
 	var check time.Duration
 	failed := 0
+	results := runMany(list, *jobs, func(i int, r Result) {
+		if *verbose || r.Failure != "" {
+			printResult(r, list[i])
+		}
+	})
 	for i, r := range results {
 		sessions += r.Sessions
 		commands += r.Commands
@@ -107,7 +111,6 @@ func main() {
 		check += r.Check
 		if r.Failure != "" {
 			failed++
-			printResult(r, list[i])
 			if failed == 1 {
 				report(r, list[i], *out, !*noShrink)
 			}
@@ -130,8 +133,15 @@ func perThousand(d time.Duration, ops int) float64 {
 
 // RunMany runs the seeds on jobs goroutines (each run is independent and
 // single-threaded) and returns the results in order.
-func RunMany(list []Options, jobs int) []Result {
+func RunMany(list []Options, jobs int) []Result { return runMany(list, jobs, nil) }
+
+// runMany is RunMany calling progress with each result, in order, as soon as
+// it and all before it are done.
+func runMany(list []Options, jobs int, progress func(int, Result)) []Result {
 	results := make([]Result, len(list))
+	done := make([]bool, len(list))
+	var mu sync.Mutex
+	printed := 0
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range max(1, jobs) {
@@ -139,7 +149,16 @@ func RunMany(list []Options, jobs int) []Result {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = Run(list[i])
+				r := Run(list[i])
+				mu.Lock()
+				results[i], done[i] = r, true
+				for printed < len(list) && done[printed] {
+					if progress != nil {
+						progress(printed, results[printed])
+					}
+					printed++
+				}
+				mu.Unlock()
 			}
 		}()
 	}
