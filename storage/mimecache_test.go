@@ -207,7 +207,10 @@ func BenchmarkFetchStructure(b *testing.B) {
 	s := newTestStore(b, fsys, nil)
 	a := login(b, s, "alice")
 	big := append(mimeTestMessage(1), bytes.Repeat([]byte("filler line of a long message body\r\n"), 1500)...) // ~ 55 KB
-	msgs := [][]byte{mimeTestMessage(0), mimeTestMessage(1), mimeTestMessage(2), big}
+	att := []byte("From: f@example.org\r\nSubject: attachment\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--z\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	att = append(att, bytes.Repeat([]byte("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n"), 11800)...) // ~ 900 KB
+	att = append(att, "--z--\r\n"...)
+	msgs := [][]byte{mimeTestMessage(0), mimeTestMessage(1), mimeTestMessage(2), big, att}
 	for i := range msgs {
 		if _, err := a.Append("INBOX", nil, int64(i), msgs[i]); err != nil {
 			b.Fatal(err)
@@ -215,7 +218,7 @@ func BenchmarkFetchStructure(b *testing.B) {
 	}
 	mbox, _ := a.Open("INBOX")
 	mb := mbox.Store.(*mailbox)
-	for i, name := range []string{"plain", "multipart", "rfc822", "55KB"} {
+	for i, name := range []string{"plain", "multipart", "rfc822", "55KB", "900KB"} {
 		uid := statemachine.UID(i + 1)
 		mb.MessageStructure(uid)
 		var out []byte
