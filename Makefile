@@ -1,4 +1,5 @@
-# Myriad — build, run and test targets. `make test` is what CI runs.
+# Myriad — build, run and test targets. `make test` is what CI runs: lint,
+# every test, the simulator's seed range and every fuzz target for FUZZTIME.
 GO ?= go
 N ?= 1000000
 FUZZTIME ?= 10s
@@ -16,7 +17,7 @@ build:
 run: build
 	./bin/imapd demo -data ./data
 
-test: lint unit sim
+test: lint unit sim fuzz
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
@@ -39,7 +40,7 @@ crash-long:
 
 fuzz:
 	@for t in $$($(GO) test -list 'Fuzz.*' ./fuzz | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./fuzz || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./fuzz || exit 1; \
 	done
 
 bench:
