@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/myriad-mail/myriad/statemachine"
+	"github.com/myriad-mail/myriad/statemachine/imapmime"
 )
 
 // The process crash test: the test binary re-executes itself as a child
@@ -150,6 +152,11 @@ func crashChild(dir string) {
 				i := rng.IntN(len(my))
 				m := my[i]
 				st := mboxes[m.box].Store
+				if rng.IntN(4) == 0 { // FETCH BODYSTRUCTURE: fills the MIME cache
+					if v := structureMismatch(st, m.uid); v != "" {
+						die("%s %d: %s", m.box, m.uid, v)
+					}
+				}
 				switch {
 				case op < 6: // STORE +FLAGS, -FLAGS or FLAGS
 					fop := statemachine.FlagOp(rng.IntN(3))
@@ -458,6 +465,9 @@ func crashCheck(dir string, model map[string]*procModel, lines []string, setup b
 			if err != nil || !strings.HasPrefix(string(body), "Subject: ") {
 				return fmt.Sprintf("%s: message %d unreadable: %v", b, u, err)
 			}
+			if v := structureMismatch(mbox.Store, u); v != "" {
+				return fmt.Sprintf("%s: message %d: %s", b, u, v)
+			}
 		}
 		m.acked = got
 		ac.Release(mbox)
@@ -498,4 +508,16 @@ func TestCrashProcessCanary(t *testing.T) {
 		t.Fatalf("100 kill cycles did not catch an acknowledgement sent before the write")
 	}
 	t.Logf("caught after %d cycles: %s", n, v)
+}
+
+// structureMismatch checks the MIME cache's answer for uid against a parse.
+func structureMismatch(st statemachine.MailboxStore, uid statemachine.UID) string {
+	raw, p, err := st.(statemachine.StructureCache).MessageStructure(uid)
+	if err != nil {
+		return "MessageStructure: " + err.Error()
+	}
+	if !bytes.Equal(imapmime.AppendPart(nil, p), imapmime.AppendPart(nil, imapmime.Parse(raw))) {
+		return "MIME cache structure differs from imapmime.Parse"
+	}
+	return ""
 }
