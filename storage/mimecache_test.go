@@ -246,3 +246,62 @@ func BenchmarkFetchStructure(b *testing.B) {
 	}
 	s.Close()
 }
+
+// TestMimeCacheConcurrent: sessions read structures while others STORE,
+// EXPUNGE and APPEND, with index (and cache) rewrites every few hundred
+// bytes of log; run it with -race.
+func TestMimeCacheConcurrent(t *testing.T) {
+	fsys := NewMemFS(MemFSOptions{Seed: 2})
+	s := newTestStore(t, fsys, func(c *Config) { c.LogRotateBytes = 500 })
+	a := login(t, s, "alice")
+	for i := range 40 {
+		if _, err := a.Append("INBOX", nil, int64(i), mimeTestMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mbox, err := a.Open("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := mbox.Store.(statemachine.StructureCache)
+	done := make(chan string, 6)
+	for g := range 6 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			for i := range 150 {
+				u := statemachine.UID(1 + rng.IntN(40+i/4))
+				switch g % 3 {
+				case 0, 1:
+					raw, p, err := sc.MessageStructure(u)
+					if err != nil {
+						continue // expunged, or not appended yet
+					}
+					if !bytes.Equal(imapmime.AppendPart(nil, p), imapmime.AppendPart(nil, imapmime.Parse(raw))) {
+						done <- fmt.Sprintf("uid %d: structure differs", u)
+						return
+					}
+				default:
+					if rng.IntN(4) == 0 {
+						mbox.Store.Expunge([]statemachine.UID{u})
+					} else if rng.IntN(3) == 0 {
+						a.Append("INBOX", nil, 0, mimeTestMessage(i))
+					} else {
+						mbox.Store.Store([]statemachine.UID{u}, statemachine.FlagsAdd, []string{`\Seen`}, 0)
+					}
+				}
+			}
+			done <- ""
+		}()
+	}
+	for range 6 {
+		if v := <-done; v != "" {
+			t.Fatal(v)
+		}
+	}
+	a.Release(mbox)
+	s.Close()
+	s = newTestStore(t, fsys, nil)
+	mbox, _ = login(t, s, "alice").Open("INBOX")
+	checkStructures(t, mbox, "after reopen")
+	s.Close()
+}
