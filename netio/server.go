@@ -39,7 +39,10 @@ func NewServer(cfg Config, f Factory) (*Server, error) {
 		cfg.Loops = runtime.NumCPU()
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = max(4, 4*cfg.Loops)
+		// Steps mostly wait on fsync, not on a CPU: with 4 per loop,
+		// reads queued behind fsync-bound writes (the throughput bench
+		// saw FETCH FLAGS take as long as APPEND). Still a fixed bound.
+		cfg.Workers = max(32, 32*cfg.Loops)
 	}
 	if cfg.ReadBuffer <= 0 {
 		cfg.ReadBuffer = 64 << 10

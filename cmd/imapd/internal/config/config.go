@@ -98,7 +98,7 @@ type Limits struct {
 type Network struct {
 	// Loops is the number of epoll loops (0: one per CPU).
 	Loops int `toml:"loops"`
-	// Workers is the number of goroutines running storage steps (0: 4 per loop).
+	// Workers is the number of goroutines running storage steps (0: 32 per loop).
 	Workers int `toml:"workers"`
 	// MaxHandshakes is how many TLS handshakes a loop runs at once (0: 256).
 	MaxHandshakes int `toml:"max_handshakes"`
