@@ -735,6 +735,24 @@ func Explain(history []porcupine.Operation, timeout time.Duration) string {
 		if porcupine.CheckOperationsTimeout(Model, ops, timeout) != porcupine.Illegal {
 			continue
 		}
+		// With point intervals only (no unknown outcomes) call order is the
+		// only linearization: a replay finds the first bad operation at once.
+		points := true
+		for _, op := range ops {
+			points = points && op.Call == op.Return
+		}
+		if i, st := Replay(ops); points && i >= 0 {
+			var sb strings.Builder
+			bad := ops[i]
+			fmt.Fprintf(&sb, "first operation the model rejects in call order (partition %s, %d operations):\n", bad.Input.(*Input).Key, len(ops))
+			fmt.Fprintf(&sb, "  [%d,%d] %s\n", bad.Call, bad.Return, Describe(bad.Input.(*Input), bad.Output.(*Output)))
+			sb.WriteString("operations before it:\n")
+			for _, op := range ops[max(0, i-25):i] {
+				fmt.Fprintf(&sb, "  [%d,%d] %s\n", op.Call, op.Return, Describe(op.Input.(*Input), op.Output.(*Output)))
+			}
+			sb.WriteString("model state before it:\n" + st + "\n")
+			return sb.String()
+		}
 		lo, hi := 1, len(ops)
 		for lo < hi {
 			mid := (lo + hi) / 2
