@@ -310,6 +310,11 @@ func (s *Session) store(cmd *Command) {
 			return
 		}
 		v.rebase()
+		if int(v.lastKeywords) != len(v.snap.Keywords) {
+			// A new keyword is announced before any FETCH that uses it.
+			v.lastKeywords = uint16(len(v.snap.Keywords))
+			s.flagsResponses(v.snap)
+		}
 		for i, u := range uids {
 			idx := v.snap.Index(u)
 			if idx < 0 || containsUID(modified, u) {
