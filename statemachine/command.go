@@ -176,6 +176,18 @@ const (
 	FlagsRemove                // -FLAGS
 )
 
+// Apply returns cur changed by a STORE of f with this operation. Backends
+// and the session share it so that they agree on what a STORE does.
+func (op FlagOp) Apply(cur, f Flags) Flags {
+	switch op {
+	case FlagsAdd:
+		return cur | f
+	case FlagsRemove:
+		return cur &^ f
+	}
+	return f
+}
+
 // SearchOp is the kind of one search key.
 type SearchOp uint8
 

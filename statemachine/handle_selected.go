@@ -397,13 +397,7 @@ func applyFlagNames(snap *Snapshot, cur Flags, op FlagOp, names [][]byte) Flags 
 			f |= snap.KeywordBit(n)
 		}
 	}
-	switch op {
-	case FlagsAdd:
-		return cur | f
-	case FlagsRemove:
-		return cur &^ f
-	}
-	return f
+	return op.Apply(cur, f)
 }
 
 func sortUIDs(u []UID) {

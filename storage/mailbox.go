@@ -534,15 +534,7 @@ func (mb *mailbox) storeLocked(uids []statemachine.UID, op statemachine.FlagOp, 
 			modified = append(modified, u)
 			continue
 		}
-		nf := m.Flags
-		switch op {
-		case statemachine.FlagsReplace:
-			nf = bits
-		case statemachine.FlagsAdd:
-			nf |= bits
-		case statemachine.FlagsRemove:
-			nf &^= bits
-		}
+		nf := op.Apply(m.Flags, bits)
 		if nf == m.Flags {
 			continue
 		}

@@ -389,15 +389,7 @@ func (bx *box) Store(uids []sm.UID, op sm.FlagOp, flags []string, unchangedSince
 			modified = append(modified, u)
 			continue
 		}
-		nf := m.Flags
-		switch op {
-		case sm.FlagsReplace:
-			nf = f
-		case sm.FlagsAdd:
-			nf |= f
-		case sm.FlagsRemove:
-			nf &^= f
-		}
+		nf := op.Apply(m.Flags, f)
 		if nf == m.Flags {
 			continue
 		}
