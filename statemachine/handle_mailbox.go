@@ -1,9 +1,6 @@
 package statemachine
 
-import (
-	"errors"
-	"strings"
-)
+import "strings"
 
 // nopWaker is used when the I/O layer gave no Waker (tests, benchmarks).
 type nopWaker struct{}
@@ -256,12 +253,7 @@ func (s *Session) appendMessage(now int64, cmd *Command) {
 	}
 	res, err := s.account.Append(name, flags, date, cmd.Message)
 	if err != nil {
-		if errors.Is(err, ErrNoSuchMailbox) {
-			// RFC 9051 §6.3.12: TRYCREATE when the mailbox could be created.
-			s.tagged(cmd.Tag, "NO", "[TRYCREATE] Mailbox doesn't exist")
-			return
-		}
-		s.storeError(cmd.Tag, err)
+		s.destError(cmd.Tag, err)
 		return
 	}
 	if s.view != nil {

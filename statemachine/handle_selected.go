@@ -455,11 +455,7 @@ func (s *Session) copyMove(cmd *Command) {
 		return
 	}
 	if err != nil {
-		if errors.Is(err, ErrNoSuchMailbox) {
-			s.tagged(cmd.Tag, "NO", "[TRYCREATE] Mailbox doesn't exist")
-			return
-		}
-		s.storeError(cmd.Tag, err)
+		s.destError(cmd.Tag, err)
 		return
 	}
 	if move {

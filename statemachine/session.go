@@ -496,6 +496,17 @@ func (s *Session) okCompleted(cmd *Command) {
 	s.out = append(s.out, " completed\r\n"...)
 }
 
+// destError is storeError for a command whose target mailbox is named by
+// the client (APPEND, COPY, MOVE): a missing one gets TRYCREATE
+// (RFC 9051 §6.3.12, §6.4.7), which tells the client it may create it.
+func (s *Session) destError(tag []byte, err error) {
+	if errors.Is(err, ErrNoSuchMailbox) {
+		s.tagged(tag, "NO", "[TRYCREATE] Mailbox doesn't exist")
+		return
+	}
+	s.storeError(tag, err)
+}
+
 // storeError maps a backend error to a tagged NO (the one place that does).
 func (s *Session) storeError(tag []byte, err error) {
 	switch {
