@@ -1,9 +1,6 @@
 package fuzz
 
-import (
-	"flag"
-	"strings"
-)
+import "flag"
 
 // Open findings in other packages (docs/FUZZING.md, "Findings") are
 // tolerated by the targets, so that CI stays green and fuzzing goes on past
@@ -11,31 +8,6 @@ import (
 // go test ./fuzz -strict turns every tolerance off: the committed
 // regression inputs of open findings then fail.
 var strict = flag.Bool("strict", false, "fail on the open findings the targets otherwise tolerate")
-
-// knownFatalAfterLongLine (finding F1, statemachine/frame.go): a line over
-// MaxLine that announces a non-synchronizing literal whose size overflows
-// gives FrameBad and then FrameFatal when the line arrives in pieces, but
-// only FrameFatal (with the tag) when it arrives whole. The tolerance drops
-// the "line too long" Bads right before a Fatal (all of them: an earlier too
-// long line may precede) and the Fatal's tag.
-func knownFatalAfterLongLine(events []string) []string {
-	if *strict {
-		return events
-	}
-	out := make([]string, 0, len(events))
-	for _, e := range events {
-		if strings.HasPrefix(e, "Fatal ") {
-			for len(out) > 0 && strings.HasPrefix(out[len(out)-1], "Bad ") && strings.Contains(out[len(out)-1], "Command line too long") {
-				out = out[:len(out)-1]
-			}
-			if j := strings.Index(e, " size="); j >= 0 {
-				e = "Fatal" + e[j:]
-			}
-		}
-		out = append(out, e)
-	}
-	return out
-}
 
 // knownNULInLiteral (finding F2, statemachine/handle_fetch.go): FETCH
 // BODY[], RFC822, BODY[TEXT] and BINARY[] of a part whose content transfer

@@ -253,15 +253,24 @@ func (f *Framer) Next(buf []byte, lim *Limits) Frame {
 
 // tooLong answers a line that reached a limit at buf[end] without a line
 // end: BAD now, and the rest of the line is skipped.
+//
+// The frames must not depend on how the bytes were cut (the session's
+// answers would otherwise depend on TCP): whatever follows buf[:end], a too
+// long line gives this FrameBad first. Should the skipped rest announce a
+// non-synchronizing literal that cannot be skipped (its size overflows), the
+// FrameFatal comes from the next call, without a tag (the BAD carried it),
+// exactly as when that rest arrives later.
 func (f *Framer) tooLong(buf []byte, end int64, msg string) Frame {
 	// Only buf[:end] is certain to have arrived whatever the chunking.
 	tag := frameTag(buf[:end])
 	f.fl |= flDiscard
+	before := *f
 	r := f.discard(buf[end:])
 	if r.Kind == FrameFatal {
-		r.N += int(end)
-		r.Tag = tag
-		return r
+		// Drop only the line's first part now; the next call skips the
+		// rest again (once: the connection closes) and returns the Fatal.
+		*f = before
+		r.N = 0
 	}
 	return Frame{Kind: FrameBad, N: int(end) + r.N, Tag: tag, Msg: msg}
 }
@@ -435,10 +444,12 @@ func (f *Framer) NextLine(buf []byte, lim *Limits) Frame {
 	}
 	f.Reset()
 	f.fl = flDiscard
+	// As in tooLong: the BAD first, a Fatal from the next call.
+	before := *f
 	r := f.discard(buf[end:])
 	if r.Kind == FrameFatal {
-		r.N += int(end)
-		return r
+		*f = before
+		r.N = 0
 	}
 	return Frame{Kind: FrameBad, N: int(end) + r.N, Msg: msgLineTooLong}
 }

@@ -257,6 +257,34 @@ var ftConversations = []struct {
 		},
 	},
 	{
+		// Finding F1 of docs/FUZZING.md: the BAD for the too long line
+		// comes first whatever the chunking, then the Fatal (untagged:
+		// the BAD carried the tag) for the literal that cannot be skipped.
+		name: "too long line announcing an overflowing non-sync literal",
+		in:   "a " + strings.Repeat("x", 70) + " {99999999999999999999+}\r\nb NOOP\r\n",
+		events: []string{
+			`Bad tag="a" size=0 msg="[TOOBIG] Command line too long"`,
+			`Fatal tag="" size=9223372036854775807 msg="[TOOBIG] Non-synchronizing literal too big"`,
+		},
+	},
+	{
+		name: "too long line, skipped non-sync literal, then an overflowing one",
+		in:   "a " + strings.Repeat("x", 70) + " {5+}\r\n12345 {9227000000000000000+}\r\nb NOOP\r\n",
+		events: []string{
+			`Bad tag="a" size=0 msg="[TOOBIG] Command line too long"`,
+			`Fatal tag="" size=9223372036854775807 msg="[TOOBIG] Non-synchronizing literal too big"`,
+		},
+	},
+	{
+		name: "idle line too long announcing an overflowing non-sync literal",
+		in:   "a IDLE\r\n" + strings.Repeat("D", 100) + "{9227000000000000000+}\r\nDONE\r\n",
+		events: []string{
+			`Command "a IDLE\r\n"`,
+			`Bad tag="" size=0 msg="[TOOBIG] Command line too long"`,
+			`Fatal tag="" size=9223372036854775807 msg="[TOOBIG] Non-synchronizing literal too big"`,
+		},
+	},
+	{
 		name: "idle line too long",
 		in:   "a IDLE\r\n" + strings.Repeat("D", 100) + "\r\nDONE\r\nb NOOP\r\n",
 		events: []string{
@@ -308,6 +336,34 @@ func TestFrameConversations(t *testing.T) {
 				t.Fatalf("buffered %d bytes, over MaxCommand %d", d.maxBuf, ftLimits.MaxCommand)
 			}
 		})
+	}
+}
+
+// TestFrameChunkingF1 replays the inputs of finding F1 (docs/FUZZING.md)
+// with the limits the fuzzer used: fed whole and fed one byte at a time, the
+// framer must give the same frames.
+func TestFrameChunkingF1(t *testing.T) {
+	lim := Limits{MaxLine: 16, MaxLiteral: 10, MaxNonSyncLiteral: 10, MaxCommand: 40, MaxLiterals: 1}
+	for _, in := range []string{
+		"{9227000000000000000+}\n",
+		"a {9227000000000000000+}\n",
+		strings.Repeat("0", 64) + "\n" + strings.Repeat("0", 41) + "{09227000000000000000+}\r\n",
+	} {
+		feed := func(chunks []string) []string {
+			d := &ftDriver{lim: &lim}
+			for _, c := range chunks {
+				d.feed([]byte(c))
+			}
+			return d.events
+		}
+		whole := feed([]string{in})
+		bytewise := feed(strings.Split(in, ""))
+		if strings.Join(whole, "\n") != strings.Join(bytewise, "\n") {
+			t.Errorf("%q:\nwhole:       %s\nbyte by byte: %s", in, strings.Join(whole, "\n             "), strings.Join(bytewise, "\n             "))
+		}
+		if n := len(whole); n < 2 || !strings.HasPrefix(whole[n-2], "Bad ") || !strings.HasPrefix(whole[n-1], "Fatal ") {
+			t.Errorf("%q: want a Bad then a Fatal, got %q", in, whole)
+		}
 	}
 }
 
