@@ -87,7 +87,6 @@ type respReader struct {
 	b     []byte
 	i     int
 	utf8  bool // 8-bit UTF-8 may appear in quoted strings and text (UTF8=ACCEPT, IMAP4rev2)
-	nulOK bool // tolerate NUL in a plain literal (a stored message's bytes)
 	err   error
 }
 
@@ -98,10 +97,9 @@ func (r *respReader) fail(format string, args ...any) {
 }
 
 // readResponses splits b into responses; b must end with a complete one.
-// utf8ok allows UTF-8 in quoted strings and text; nulLiteralOK tolerates NUL
-// in plain literals (finding F2).
-func readResponses(b []byte, utf8ok, nulLiteralOK bool) ([]resp, error) {
-	r := &respReader{b: b, utf8: utf8ok, nulOK: nulLiteralOK}
+// utf8ok allows UTF-8 in quoted strings and text.
+func readResponses(b []byte, utf8ok bool) ([]resp, error) {
+	r := &respReader{b: b, utf8: utf8ok}
 	var out []resp
 	for r.i < len(r.b) && r.err == nil {
 		start := r.i
@@ -470,7 +468,7 @@ func (r *respReader) literal(lit8 bool) rval {
 		return rval{}
 	}
 	t := r.b[r.i : r.i+int(n)]
-	if !lit8 && !r.nulOK && bytes.IndexByte(t, 0) >= 0 {
+	if !lit8 && bytes.IndexByte(t, 0) >= 0 {
 		r.fail("NUL in a literal (RFC 9051 §4.3: only literal8 may hold NUL)")
 		return rval{}
 	}

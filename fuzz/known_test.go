@@ -9,13 +9,6 @@ import "flag"
 // regression inputs of open findings then fail.
 var strict = flag.Bool("strict", false, "fail on the open findings the targets otherwise tolerate")
 
-// knownNULInLiteral (finding F2, statemachine/handle_fetch.go): FETCH
-// BODY[], RFC822, BODY[TEXT] and BINARY[] of a part whose content transfer
-// encoding is the identity send a message that holds NUL (APPENDed as
-// literal8) in a plain {n} literal; RFC 9051 §4.3 excludes NUL from
-// literals, RFC 3516 §4.3 asks for literal8 (~{n}).
-func knownNULInLiteral() bool { return !*strict }
-
 // knownStaleRecords (finding F3, storage/recover.go): replay goes in log
 // order, but skips an append whose modseq is not above the base, applies a
 // flag record only to a message already present and an expunge only to

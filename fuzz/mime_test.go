@@ -127,7 +127,7 @@ func checkRendering(raw []byte, p *imapmime.Part) error {
 	out = append(out, " BODYSTRUCTURE "...)
 	out = imapmime.AppendBodyStructure(out, raw, p, true)
 	out = append(out, ")\r\n"...)
-	if err := checkFetchResponse(out, false, false); err != nil {
+	if err := checkFetchResponse(out, false); err != nil {
 		return fmt.Errorf("ENVELOPE/BODYSTRUCTURE: %v\nresponse: %q", err, out)
 	}
 	// After ENABLE IMAP4rev2: message/global is an encapsulated message.
@@ -136,14 +136,12 @@ func checkRendering(raw []byte, p *imapmime.Part) error {
 	out = append(out, " BODYSTRUCTURE "...)
 	out = imapmime.AppendBodyStructureRev2(out, raw, p, true)
 	out = append(out, ")\r\n"...)
-	if err := checkFetchResponse(out, false, true); err != nil {
+	if err := checkFetchResponse(out, true); err != nil {
 		return fmt.Errorf("IMAP4rev2 BODYSTRUCTURE: %v\nresponse: %q", err, out)
 	}
 
-	// Sections, written as handle_fetch writes them. Their bytes are the
-	// stored message's, so a message holding NUL gives NUL in a literal:
-	// tolerated here (see docs/FUZZING.md, findings), checked otherwise.
-	nul := bytes.IndexByte(raw, 0) >= 0
+	// Sections, written with handle_fetch's encoders: NUL in the message
+	// must go out only in a BINARY literal8 (RFC 9051 §4.3; finding F2).
 	out = append(out[:0], "* 1 FETCH (UID 1"...)
 	for _, path := range partPaths(raw, p) {
 		for spec := imapmime.SpecNone; spec <= imapmime.SpecMIME; spec++ {
@@ -159,23 +157,20 @@ func checkRendering(raw []byte, p *imapmime.Part) error {
 			out = imapmime.AppendSectionName(out, path, spec, fields)
 			out = append(out, "] "...)
 			if ok {
-				out = sm.AppendLiteral(out, b)
+				out = sm.AppendBodyLiteral(out, b)
 			} else {
 				out = append(out, "NIL"...)
 			}
 		}
-		b, decoded, err := imapmime.Binary(raw, p, path)
+		b, _, err := imapmime.Binary(raw, p, path)
 		out = append(out, " BINARY["...)
 		out = imapmime.AppendSectionName(out, path, imapmime.SpecNone, nil)
 		out = append(out, "] "...)
 		switch {
 		case err != nil:
 			out = append(out, "NIL"...)
-		case decoded:
-			out = append(out, '~')
-			out = sm.AppendLiteral(out, b)
 		default:
-			out = sm.AppendLiteral(out, b)
+			out = sm.AppendBinaryLiteral(out, b)
 		}
 		// SEARCH helpers on the same parts: they must not panic.
 		imapmime.MatchText(raw, p, []byte("x"))
@@ -184,7 +179,7 @@ func checkRendering(raw []byte, p *imapmime.Part) error {
 	imapmime.MatchBody(raw, p, []byte("\xc3\xa9"))
 	imapmime.SentDate(raw, p)
 	out = append(out, ")\r\n"...)
-	if err := checkFetchResponse(out, nul, false); err != nil {
+	if err := checkFetchResponse(out, false); err != nil {
 		return fmt.Errorf("sections: %v", err)
 	}
 	return nil
@@ -270,8 +265,8 @@ func checkSection(raw []byte, p *imapmime.Part, path []uint32, spec imapmime.Spe
 
 // checkFetchResponse reads out as exactly one "* n FETCH (...)" response and
 // checks the shape of its items.
-func checkFetchResponse(out []byte, nulLiteralOK, rev2 bool) error {
-	rs, err := readResponses(out, false, nulLiteralOK)
+func checkFetchResponse(out []byte, rev2 bool) error {
+	rs, err := readResponses(out, false)
 	if err != nil {
 		return err
 	}
@@ -314,6 +309,10 @@ func checkFetchItems(items []rval, rev2 bool) error {
 				err = fmt.Errorf("not an nstring: %v", val)
 			} else if val.lit8 && !strings.HasPrefix(n, "BINARY[") {
 				err = fmt.Errorf("literal8 outside BINARY")
+			} else if val.lit8 && bytes.IndexByte(val.text, 0) < 0 {
+				// RFC 3516 §4.3 (erratum 3978): data without NUL
+				// SHOULD be a string, so literal8 says "NUL inside".
+				err = fmt.Errorf("literal8 without NUL")
 			}
 		case n == "FLAGS":
 			if val.kind != rList {

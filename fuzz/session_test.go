@@ -435,7 +435,7 @@ func (w *sessionWorld) responses(c *sessClient, out []byte, what string) []resp 
 	if len(out) == 0 {
 		return nil
 	}
-	rs, err := readResponses(out, true, knownNULInLiteral())
+	rs, err := readResponses(out, true)
 	if err != nil {
 		w.t.Fatalf("session %s, after %s: malformed response: %v\noutput: %q", c.name, what, err, out)
 	}

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	sm "github.com/myriad-mail/myriad/statemachine"
 	"github.com/myriad-mail/myriad/statemachine/memstore"
@@ -20,7 +22,7 @@ import (
 //	# comment
 //	> A: a1 LOGIN alice secret          client A sends the line and CRLF
 //	< A: a1 OK [CAPABILITY ...] Logged in   the server's answer to A, one line each
-//	>> A: a2 NOOP\r\n                   client A sends these raw bytes (escapes \r \n \\)
+//	>> A: a2 NOOP\r\n                   client A sends these raw bytes (escapes \r \n \\ \xHH)
 //	! tick A                           A's timeout expires
 //	! close A                          A's connection drops
 //
@@ -98,7 +100,7 @@ func (h *convHarness) emit(name string, b []byte, out *[]string) {
 		lines[len(lines)-1] += "<no CRLF>"
 	}
 	for _, l := range lines {
-		*out = append(*out, name+": "+l)
+		*out = append(*out, name+": "+escapeLine(l))
 	}
 }
 
@@ -150,8 +152,54 @@ func (h *convHarness) deliverWakes(out *[]string) {
 }
 
 func unescape(s string) []byte {
-	r := strings.NewReplacer(`\r`, "\r", `\n`, "\n", `\\`, `\`)
-	return []byte(r.Replace(s))
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'r':
+			b = append(b, '\r')
+		case 'n':
+			b = append(b, '\n')
+		case 'x':
+			// \xHH: any byte (NUL, 8-bit), for binary content.
+			if v, err := strconv.ParseUint(s[i+1:min(i+3, len(s))], 16, 8); err == nil && i+3 <= len(s) {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
+			b = append(b, '\\', 'x')
+		case '\\':
+			b = append(b, '\\')
+		default:
+			b = append(b, '\\', s[i])
+		}
+	}
+	return b
+}
+
+// escapeLine shows a server line that holds NUL or is not UTF-8 with \xHH
+// for those bytes (the other lines as they are), so that a test file stays
+// text.
+func escapeLine(l string) string {
+	if utf8.ValidString(l) && !strings.Contains(l, "\x00") {
+		return l
+	}
+	var b strings.Builder
+	for len(l) > 0 {
+		r, n := utf8.DecodeRuneInString(l)
+		if r == 0 || r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, `\x%02x`, l[0])
+		} else {
+			b.WriteString(l[:n])
+		}
+		l = l[n:]
+	}
+	return b.String()
 }
 
 // runConversation plays a file and returns it with the expected lines as the

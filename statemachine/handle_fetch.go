@@ -1,6 +1,7 @@
 package statemachine
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/myriad-mail/myriad/statemachine/imapmime"
@@ -220,17 +221,17 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 		case FetchRFC822:
 			sep()
 			s.out = append(s.out, "RFC822 "...)
-			s.out = AppendLiteral(s.out, raw)
+			s.out = AppendBodyLiteral(s.out, raw)
 		case FetchRFC822Header:
 			sep()
 			b, _ := imapmime.Section(raw, part, nil, imapmime.Spec(SpecHeader), nil)
 			s.out = append(s.out, "RFC822.HEADER "...)
-			s.out = AppendLiteral(s.out, b)
+			s.out = AppendBodyLiteral(s.out, b)
 		case FetchRFC822Text:
 			sep()
 			b, _ := imapmime.Section(raw, part, nil, imapmime.Spec(SpecText), nil)
 			s.out = append(s.out, "RFC822.TEXT "...)
-			s.out = AppendLiteral(s.out, b)
+			s.out = AppendBodyLiteral(s.out, b)
 		case FetchBodySection:
 			sep()
 			b, ok := imapmime.Section(raw, part, it.Section.Part, imapmime.Spec(it.Section.Spec), it.Section.Fields)
@@ -239,7 +240,7 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 			s.out = append(s.out, ']')
 			s.appendPartial(it, b, ok, false)
 		case FetchBinary, FetchBinarySize:
-			b, decoded, err := imapmime.Binary(raw, part, it.Section.Part)
+			b, _, err := imapmime.Binary(raw, part, it.Section.Part)
 			if err != nil && err != imapmime.ErrNoPart {
 				// RFC 3516 §4.2: the command fails with UNKNOWN-CTE (or
 				// PARSE for undecodable data); the other items still go out.
@@ -261,7 +262,7 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 				s.out = AppendNumber(s.out, uint64(len(b)))
 				continue
 			}
-			s.appendPartial(it, b, err == nil, decoded)
+			s.appendPartial(it, b, err == nil, true)
 		}
 	}
 	if !sp && !need.modseq {
@@ -282,8 +283,8 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 
 // appendPartial writes " <origin> data" for a section: the whole section or
 // the <offset.count> slice of it (RFC 9051 §6.4.5: an offset past the end
-// gives an empty string).
-func (s *Session) appendPartial(it *FetchAtt, b []byte, ok, literal8 bool) {
+// gives an empty string). binary: a BINARY[] item, else BODY[].
+func (s *Session) appendPartial(it *FetchAtt, b []byte, ok, binary bool) {
 	if it.Partial {
 		s.out = append(s.out, '<')
 		s.out = AppendNumber(s.out, uint64(it.Offset))
@@ -305,8 +306,57 @@ func (s *Session) appendPartial(it *FetchAtt, b []byte, ok, literal8 bool) {
 		s.out = append(s.out, `""`...)
 		return
 	}
-	if literal8 {
-		s.out = append(s.out, '~')
+	if binary {
+		s.out = AppendBinaryLiteral(s.out, b)
+		return
 	}
-	s.out = AppendLiteral(s.out, b)
+	s.out = AppendBodyLiteral(s.out, b)
+}
+
+// NUL in message content (finding F2 of docs/FUZZING.md). A message
+// APPENDed as a literal8 (RFC 3516 §4.1, RFC 9051 §6.3.12) may hold NUL, but
+// NUL may travel only in a literal8: CHAR8 excludes it (RFC 9051 §4.3, §9),
+// and "unencoded binary strings are not permitted, unless returned in a
+// <literal8> in response to a BINARY.PEEK[...] or BINARY[...] FETCH data
+// item" (§4.3). The grammar gives BODY[...] and RFC822* only an nstring
+// (§9, msg-att-static), BINARY[...] an nstring or a literal8. Hence:
+//
+//   - BINARY[...] (decoded or of an identity-encoded part) is sent as a
+//     literal8 "~{n}" exactly when it holds NUL, and as a plain literal
+//     otherwise (RFC 3516 §4.3 with erratum 3978: "8bit" data without NUL
+//     SHOULD be a string, so that literal8 tells the client there is NUL);
+//   - BODY[...], RFC822, RFC822.HEADER and RFC822.TEXT cannot say NUL at
+//     all, so each NUL octet is sent as the octet 0x80 instead (as Dovecot
+//     does). One octet for one keeps every size and offset the client can
+//     see right: RFC822.SIZE, BODYSTRUCTURE sizes, BODY[]<offset.count>
+//     partial fetches. The client that wants the NULs asks for BINARY[].
+
+// nulStandIn replaces NUL in BODY[...] and RFC822* content.
+const nulStandIn = 0x80
+
+// AppendBodyLiteral appends b as the literal of a BODY[...], RFC822,
+// RFC822.HEADER or RFC822.TEXT item: a plain literal, each NUL octet sent
+// as 0x80.
+func AppendBodyLiteral(dst, b []byte) []byte {
+	i := bytes.IndexByte(b, 0)
+	dst = AppendLiteral(dst, b)
+	if i < 0 {
+		return dst
+	}
+	body := dst[len(dst)-len(b):]
+	for i >= 0 {
+		body[i] = nulStandIn
+		body = body[i+1:]
+		i = bytes.IndexByte(body, 0)
+	}
+	return dst
+}
+
+// AppendBinaryLiteral appends b as the literal of a BINARY[...] item: a
+// literal8 when b holds NUL, a plain literal otherwise.
+func AppendBinaryLiteral(dst, b []byte) []byte {
+	if bytes.IndexByte(b, 0) >= 0 {
+		dst = append(dst, '~')
+	}
+	return AppendLiteral(dst, b)
 }
