@@ -6,7 +6,7 @@ import (
 
 // Loop-owned state bits of a conn (conn.f).
 const (
-	fReadable  uint16 = 1 << iota // the socket may hold unread bytes
+	fReadable  uint32 = 1 << iota // the socket may hold unread bytes
 	fRDHUP                        // the peer shut down its side
 	fBusy                         // a Receive step is on the worker pool
 	fHandshake                    // a TLS handshake goroutine is running
@@ -22,6 +22,8 @@ const (
 	fLinger                       // the wheel deadline is the linger bound
 	fTrim                         // on the loop's list of TLS conns to trim when idle
 	fMore                         // the session holds unanswered commands (EffMoreInput): step it again once output is flushed, read nothing meanwhile
+	fBye                          // the session said goodbye at shutdown: half-close once flushed (see halfClose)
+	fHalfShut                     // write side shut down; input is read and discarded until EOF or byeDrain
 )
 
 // Cross-goroutine signal bits (conn.sig).
@@ -37,7 +39,7 @@ const (
 // session's statemachine.Waker.
 type conn struct {
 	fd    int32
-	f     uint16
+	f     uint32
 	sig   atomic.Uint32
 	off   int32 // bytes of out already written (out is bounded by MaxOutput plus one step's output)
 	l     *loop

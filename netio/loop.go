@@ -333,6 +333,10 @@ func (l *loop) signalled(c *conn) {
 }
 
 func (l *loop) readIfIdle(c *conn) {
+	if c.f&(fHalfShut|fReadable|fClosed) == fHalfShut|fReadable {
+		l.discard(c)
+		return
+	}
 	if c.f&fReadable != 0 && c.f&(fBusy|fClosed|fDraining|fStartTLS|fEOF|fMore) == 0 {
 		l.read(c)
 	}
@@ -458,6 +462,7 @@ func (l *loop) step(c *conn, k stepKind) {
 	case stepShutdown:
 		out = c.sess.Shutdown(out)
 		eff = statemachine.EffClose
+		c.f |= fBye
 	}
 	if cap(out) > cap(l.scratch) && cap(out) <= 1<<20 {
 		l.scratch = out[:0]
@@ -611,7 +616,7 @@ func (l *loop) flush(c *conn) {
 	if c.f&fStartTLS != 0 {
 		l.startHandshake(c)
 	} else if c.f&fDraining != 0 {
-		l.markClose(c)
+		l.closeFlushed(c)
 	} else if c.f&(fMore|fBusy) == fMore {
 		// The client read what it was sent: answer the commands the
 		// session kept back.
@@ -658,17 +663,79 @@ func (l *loop) drainClose(c *conn) {
 		l.flush(c)
 	}
 	if c.out == nil {
-		l.markClose(c)
+		l.closeFlushed(c)
 		return
 	}
 	c.f |= fLinger
 	l.wheel.set(c, l.now+l.s.cfg.LingerTimeout)
 }
 
+// closeFlushed closes a draining connection whose output is all written.
+func (l *loop) closeFlushed(c *conn) {
+	if c.f&fBye != 0 && c.f&fEOF == 0 {
+		l.halfClose(c)
+		return
+	}
+	l.markClose(c)
+}
+
+// byeDrain bounds, in seconds of Config.Clock, how long a connection that
+// got its BYE at shutdown is read from (and what it sends discarded)
+// before it is closed.
+const byeDrain = 2
+
+// halfClose ends a connection that was sent `* BYE` at shutdown without
+// letting an RST destroy the BYE: close(2) on a socket with unread input
+// sends an RST instead of a FIN (RFC 1122 §4.2.2.13, RFC 2525 §2.17),
+// drops whatever of the BYE is still in the send queue (a slow link, a
+// client that reads late), and the client sees "connection reset" where
+// it should see the BYE and EOF. A client in the middle of an APPEND
+// literal always has such input in flight. So the write side is shut down
+// (FIN after the BYE), and input is read and discarded until the client
+// closes (EOF) or byeDrain passes; only then is the socket closed. Only
+// this path waits: other closes (LOGOUT, EOF, errors, timeouts) are
+// unchanged.
+func (l *loop) halfClose(c *conn) {
+	if c.f&(fHalfShut|fClosed) != 0 {
+		return
+	}
+	c.f |= fHalfShut
+	if err := unix.Shutdown(int(c.fd), unix.SHUT_WR); err != nil {
+		l.markClose(c)
+		return
+	}
+	c.f |= fLinger
+	l.wheel.set(c, l.now+byeDrain)
+	c.f |= fReadable // read once: the edge may have come before
+	l.discard(c)
+}
+
+// discard reads and drops the input of a half-closed connection; EOF or
+// an error closes it.
+func (l *loop) discard(c *conn) {
+	for reads := 0; reads < maxReads; reads++ {
+		n, err := unix.Read(int(c.fd), l.rbuf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			c.f &^= fReadable
+			return
+		case err != nil || n == 0:
+			l.markClose(c)
+			return
+		}
+		l.BytesIn.Add(uint64(n))
+	}
+	l.later(c)
+}
+
 // fire handles a timer-wheel expiry.
 func (l *loop) fire(c *conn) {
 	switch {
 	case c.f&fClosed != 0:
+	case c.f&fHalfShut != 0:
+		l.markClose(c) // byeDrain is over: the client had its BYE
 	case c.f&(fHandshake|fDraining|fStartTLS) != 0:
 		l.Timeouts.Add(1)
 		l.markClose(c)

@@ -672,13 +672,17 @@ func TestShutdown(t *testing.T) {
 		defer cancel()
 		done <- ts.srv.Shutdown(ctx)
 	}()
+	// Each client closes once it has its BYE and EOF, as clients do; the
+	// server waits for that (or byeDrain, TestShutdownByeNotReset).
 	for _, c := range append(idle, tc) {
 		c.expect("* BYE Server shutting down")
 		c.expectEOF()
+		c.Close()
 	}
 	busy.expect("SLEPT")
 	busy.expect("* BYE Server shutting down")
 	busy.expectEOF()
+	busy.Close()
 	select {
 	case err := <-done:
 		if err != nil {
