@@ -202,8 +202,52 @@ func (s *replayState) setKeyword(i int, name string, rep *recovery) {
 	}
 }
 
+// replayOrder puts the records of log.1 and log into the order in which
+// recovery applies them: ascending modseq, and file order among equal
+// modseqs (a keyword record carries the modseq of the change that first
+// uses it and precedes it). It reports whether that changed anything.
+//
+// Storage writes records in modseq order (modseqs are assigned and log
+// space reserved under the mailbox lock, log.1 ends where log begins), so
+// for the logs it writes this is their file order. Logs whose modseqs go
+// back exist only through damage (or hands): replaying them in file order
+// made the result depend on where replay started (finding F3 in
+// docs/FUZZING.md): a flag change at modseq 1000 found no message when it
+// came before that message's append at modseq 1 and was dropped, but was
+// applied on the next open, which started from the index written by the
+// first (the append now in the base); an expunge at modseq 6 before the
+// append at modseq 3 left the message on the first open and removed it on
+// the next. In modseq order every record meets the state that all lower
+// modseqs made, whichever file or base it came from, so a second recovery
+// from the first one's index replays to the same mailbox. It is also the
+// rule the flags already follow (the newest absolute value wins), so no
+// flag an intact record holds is reset by an older one.
+func replayOrder(recs []logRecord) bool {
+	if slices.IsSortedFunc(recs, cmpModseq) {
+		return false
+	}
+	slices.SortStableFunc(recs, cmpModseq)
+	return true
+}
+
+func cmpModseq(a, b logRecord) int {
+	switch {
+	case a.modseq < b.modseq:
+		return -1
+	case a.modseq > b.modseq:
+		return 1
+	}
+	return 0
+}
+
 // apply replays one log record. base is the modseq up to which the base
-// state already holds every append and expunge.
+// state already holds every append and expunge. Records arrive in modseq
+// order (replayOrder), so each change is compared with the message's
+// modseq strictly: a flag change or expunge at the modseq a message
+// already has does not apply (storage never writes two changes of one
+// message under one modseq; a log that does is damaged, and the strict
+// rule gives the same answer whether the message came from the log or
+// from an index written by an earlier recovery of the same log).
 func (s *replayState) apply(r logRecord, base uint64, rep *recovery) {
 	switch r.typ {
 	case recUIDs:
@@ -237,7 +281,7 @@ func (s *replayState) apply(r logRecord, base uint64, rep *recovery) {
 		}
 	case recExpunge:
 		for _, u := range decodeUIDsBody(r.body) {
-			if i := s.find(u); i >= 0 && !s.gone[u] && r.modseq >= s.msgs[i].ModSeq {
+			if i := s.find(u); i >= 0 && !s.gone[u] && r.modseq > s.msgs[i].ModSeq {
 				s.gone[u] = true
 			}
 		}
@@ -336,10 +380,12 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun, trustClean 
 		st.uidNext = 1
 	}
 
-	// Replay log.1 (the segment before the last rotation), then log.
+	// Replay log.1 (the segment before the last rotation), then log, in
+	// modseq order (see replayOrder).
 	var logValid int
 	var logLen int
 	rep.floor = ^uint64(0)
+	var all []logRecord
 	for _, name := range []string{"log.1", "log"} {
 		b, err := readFile(fsys, dir+"/"+name)
 		if err != nil {
@@ -359,17 +405,21 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun, trustClean 
 		if debugRecovery != nil {
 			debugRecovery(dir, name, recs, base)
 		}
-		if len(recs) > 0 && rep.floor == ^uint64(0) {
-			rep.floor = recs[0].modseq
-		}
-		for _, r := range recs {
-			st.apply(r, base, rep)
-			if r.typ == recExpunge {
-				rep.expunges = append(rep.expunges, expungeRec{decodeUIDsBody(r.body), r.modseq})
-			}
-		}
+		all = append(all, recs...)
 		if name == "log" {
 			logValid, logLen = valid, len(b)
+		}
+	}
+	if replayOrder(all) {
+		rep.note(true, "logs: modseqs go back; records replayed in modseq order")
+	}
+	if len(all) > 0 {
+		rep.floor = all[0].modseq
+	}
+	for _, r := range all {
+		st.apply(r, base, rep)
+		if r.typ == recExpunge {
+			rep.expunges = append(rep.expunges, expungeRec{decodeUIDsBody(r.body), r.modseq})
 		}
 	}
 
