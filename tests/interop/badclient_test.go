@@ -26,6 +26,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/myriad-mail/myriad/internal/testserver"
 )
 
 const (
@@ -100,8 +102,8 @@ func loginRaw(addr string) (*rawConn, error) {
 // probe is one well-behaved session: LOGIN, SELECT INBOX, APPEND, UID
 // FETCH of what it appended (compared byte for byte), LOGOUT.
 // The client is handed to dialed, so that a watchdog can close it.
-func probe(s *server, n int, dialed chan<- *imapclient.Client) error {
-	c, err := s.dial(false, nil)
+func probe(s *testserver.Server, n int, dialed chan<- *imapclient.Client) error {
+	c, err := s.Dial(testserver.Plain, nil)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -150,12 +152,13 @@ func TestBadClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the bad-client test holds 5,500 connections for about 20 s")
 	}
-	s := newServer(t, "")
-	s.start()
-	pid := s.pid()
+	s := testserver.New(t)
+	s.Edit(`shutdown_timeout = "10s"`, `shutdown_timeout = "5s"`)
+	s.Start()
+	pid := s.PID()
 
 	// INBOX gets 8 messages of 1 MiB for the never-readers to ask for.
-	seed := s.login(false)
+	seed := s.Login(t, testserver.Plain, nil)
 	for i := 0; i < bigMessages; i++ {
 		var b strings.Builder
 		fmt.Fprintf(&b, "From: bob@example.org\r\nSubject: big %d\r\n\r\n", i)
@@ -294,7 +297,7 @@ func TestBadClients(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; i < nHalfOpen; i++ {
-			c, err := net.DialTimeout("tcp", s.imap, 10*time.Second)
+			c, err := net.DialTimeout("tcp", s.IMAP, 10*time.Second)
 			if err != nil {
 				errs <- fmt.Errorf("half-open connection %d: %v", i, err)
 				return
@@ -310,7 +313,7 @@ func TestBadClients(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < nNeverLogin; i += 16 {
-				c, err := dialRaw(s.imap)
+				c, err := dialRaw(s.IMAP)
 				if err != nil {
 					errs <- fmt.Errorf("never-login connection %d: %v", i, err)
 					return
@@ -335,7 +338,7 @@ func TestBadClients(t *testing.T) {
 	// the drain below crawl through zero-window probes.)
 	readers := make([]*rawConn, nReaders)
 	for i := range readers {
-		c, err := loginRaw(s.imap)
+		c, err := loginRaw(s.IMAP)
 		if err != nil {
 			t.Fatalf("never-reader %d: %v", i, err)
 		}
@@ -379,9 +382,9 @@ func TestBadClients(t *testing.T) {
 			var err error
 			if authenticated {
 				what, prefix = "10 MB line after login", "n SEARCH SUBJECT "
-				c, err = loginRaw(s.imap)
+				c, err = loginRaw(s.IMAP)
 			} else {
-				c, err = dialRaw(s.imap)
+				c, err = dialRaw(s.IMAP)
 				if err == nil {
 					_, err = c.readUntil("* ", 10*time.Second)
 				}
@@ -423,12 +426,12 @@ func TestBadClients(t *testing.T) {
 			var c *rawConn
 			var err error
 			if v == "login" {
-				c, err = dialRaw(s.imap)
+				c, err = dialRaw(s.IMAP)
 				if err == nil {
 					_, err = c.readUntil("* ", 10*time.Second)
 				}
 			} else {
-				c, err = loginRaw(s.imap)
+				c, err = loginRaw(s.IMAP)
 			}
 			if err != nil {
 				errs <- fmt.Errorf("endless literal (%s): %v", v, err)
@@ -528,7 +531,7 @@ func TestBadClients(t *testing.T) {
 	// SIGTERM with everything still connected: exit 0, within
 	// shutdown_timeout (5 s) and some slack.
 	t.Logf("SIGTERM after %v", time.Since(begin).Round(time.Millisecond))
-	code, took := s.stop(syscall.SIGTERM, 30*time.Second)
+	code, took := s.Stop(syscall.SIGTERM, 30*time.Second)
 	t.Logf("imapd exited %v after SIGTERM", took.Round(time.Millisecond))
 	if code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
@@ -536,7 +539,7 @@ func TestBadClients(t *testing.T) {
 	if took > 15*time.Second {
 		t.Errorf("SIGTERM to exit took %v, want under 15 s (shutdown_timeout is 5 s)", took)
 	}
-	if !strings.Contains(s.stderr.String(), "imapd stopped") {
+	if !strings.Contains(s.Log.String(), "imapd stopped") {
 		t.Errorf("no \"imapd stopped\" in the server's log")
 	}
 }
@@ -546,9 +549,9 @@ func TestBadClients(t *testing.T) {
 // It must get the whole message: max_output_bytes bounds output that a
 // client lets pile up, not the size of one response.
 func TestLargeFetch(t *testing.T) {
-	s := newServer(t, "")
-	s.start()
-	c := s.login(false)
+	s := testserver.New(t)
+	s.Start()
+	c := s.Login(t, testserver.Plain, nil)
 	var b strings.Builder
 	b.WriteString("From: bob@example.org\r\nSubject: sixteen MiB\r\n\r\n")
 	for i := 0; b.Len() < 16<<20; i++ {

@@ -34,6 +34,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/myriad-mail/myriad/internal/testserver"
 )
 
 // needMbsync returns mbsync's path, installing Debian's isync when it is
@@ -161,13 +163,13 @@ type mbsyncEnv struct {
 	config string
 }
 
-func (e *mbsyncEnv) writeConfig(s *server, useTLS bool, expunge string) {
-	host, p, tlsLines := "127.0.0.1", port(s.imap), "SSLType None\n"
+func (e *mbsyncEnv) writeConfig(s *testserver.Server, useTLS bool, expunge string) {
+	host, p, tlsLines := "127.0.0.1", port(s.IMAP), "SSLType None\n"
 	if useTLS {
 		// The certificate names localhost; CertificateFile makes mbsync trust
 		// exactly it, and the host name is checked against it.
-		host, p = "localhost", port(s.imaps)
-		tlsLines = fmt.Sprintf("SSLType IMAPS\nCertificateFile %s\n", s.cert)
+		host, p = "localhost", port(s.IMAPS)
+		tlsLines = fmt.Sprintf("SSLType IMAPS\nCertificateFile %s\n", s.Cert)
 	}
 	cfg := fmt.Sprintf(`IMAPAccount myriad
 Host %s
@@ -399,8 +401,8 @@ func TestMbsync(t *testing.T) {
 }
 
 func testMbsync(t *testing.T, bin string, useTLS bool) {
-	s := newServer(t, "")
-	s.start()
+	s := testserver.New(t)
+	s.Start()
 	dir := t.TempDir()
 	e := &mbsyncEnv{t: t, bin: bin, home: dir, mail: filepath.Join(dir, "Mail"), config: filepath.Join(dir, "mbsyncrc")}
 	e.mkdirs("INBOX", "Work", "Work/Projects", "Empty")
@@ -447,11 +449,11 @@ func testMbsync(t *testing.T, bin string, useTLS bool) {
 	e.sync("push")
 	// The server saw mbsync's session over the transport asked for (its
 	// login line; the test's own client has not connected yet).
-	if want := fmt.Sprintf("msg=login user=%s addr=127.0.0.1 tls=%v", testUser, useTLS); !strings.Contains(s.stderr.String(), want) {
+	if want := fmt.Sprintf("msg=login user=%s addr=127.0.0.1 tls=%v", testUser, useTLS); !strings.Contains(s.Log.String(), want) {
 		t.Errorf("no %q in the server's log after mbsync's first sync", want)
 	}
 
-	c := s.login(useTLS)
+	c := s.Login(t, mode(useTLS), nil)
 	list, err := c.List("", "*", nil).Collect()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/myriad-mail/myriad/internal/testserver"
 )
 
 func TestScaleIdle(t *testing.T) {
@@ -32,8 +34,8 @@ func TestScaleIdle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bench := filepath.Join(binDir, "imapbench")
-	if err := goBuild(bench, "github.com/myriad-mail/myriad/bench"); err != nil {
+	bench := filepath.Join(testserver.BinDir(), "imapbench")
+	if err := testserver.GoBuild(bench, "github.com/myriad-mail/myriad/bench"); err != nil {
 		t.Fatal(err)
 	}
 	const users = 200
@@ -47,15 +49,15 @@ func TestScaleIdle(t *testing.T) {
 	}
 	// imapd's configuration for the scale run: the bench's users, and
 	// fsync as always (the default).
-	s := newServer(t, "")
-	cfg, _ := os.ReadFile(s.config)
+	s := testserver.New(t)
+	cfg, _ := os.ReadFile(s.Config)
 	cfg = []byte(strings.Replace(string(cfg), "[auth]\n", "[auth]\nusers_file = "+strconv.Quote(usersFile)+"\n", 1))
-	if err := os.WriteFile(s.config, cfg, 0o600); err != nil {
+	if err := os.WriteFile(s.Config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.lifetime = 12 * time.Minute
-	s.start()
-	rss0, _ := rssKiB(s.pid())
+	s.Lifetime = 12 * time.Minute
+	s.Start()
+	rss0, _ := rssKiB(s.PID())
 
 	// imapbench measures the server's PSS before and after (bench/idle.go),
 	// then delivers once to a watched INBOX and checks that every watcher
@@ -66,7 +68,7 @@ func TestScaleIdle(t *testing.T) {
 	go func() {
 		defer close(sampled)
 		for {
-			if v, err := rssKiB(s.pid()); err == nil && v > peak.Load() {
+			if v, err := rssKiB(s.PID()); err == nil && v > peak.Load() {
 				peak.Store(v)
 			}
 			select {
@@ -77,7 +79,7 @@ func TestScaleIdle(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	out, code, err = runBounded(10*time.Minute, nil, "", bench, "idle", "-pid", strconv.Itoa(s.pid()), "-addr", s.imap,
+	out, code, err = runBounded(10*time.Minute, nil, "", bench, "idle", "-pid", strconv.Itoa(s.PID()), "-addr", s.IMAP,
 		"-n", strconv.Itoa(n), "-users", strconv.Itoa(users), "-rate", "1000", "-settle", "5s", "-rounds", "1", "-gap", "1s",
 		"-setup-timeout", "5m")
 	close(done)
@@ -110,7 +112,7 @@ func TestScaleIdle(t *testing.T) {
 	}
 	t.Logf("%d idle sessions: %d B user-space per session (PSS), server VmRSS %d KiB before, peak %d KiB",
 		sessions, perSession, rss0, peak.Load())
-	if code, took := s.stop(syscall.SIGTERM, 60*time.Second); code != 0 {
+	if code, took := s.Stop(syscall.SIGTERM, 60*time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM (%v)", code, took)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build race
 
-package main
+package testserver
 
 // Under the race detector the server binary is built with it too.
 func init() { buildFlags = append(buildFlags, "-race") }
