@@ -23,6 +23,7 @@ type recovery struct {
 	lostBytes int      // log bytes that failed their checksums
 	logDamage bool     // "log" had damage: rotate it away after opening
 	clean     bool     // the last close was clean and nothing changed since
+	resync    resyncStats
 
 	// expunges lists the expunges the logs remember, for QRESYNC; floor is
 	// the modseq from which they are complete.
@@ -110,6 +111,13 @@ func loadIndex(fsys FS, name string) (indexFile, error) {
 // tail). It returns the records and the length of the valid prefix.
 func scanLog(b []byte, name string, rep *recovery) ([]logRecord, int) {
 	var recs []logRecord
+	var rs *resyncer // resync.go: bounded work whatever the bytes
+	defer func() {
+		if rs != nil {
+			rep.resync.candidates += rs.stats.candidates
+			rep.resync.hashed += rs.stats.hashed
+		}
+	}()
 	off := 0
 	for off < len(b) {
 		r, n, err := decodeLogRecord(b[off:])
@@ -118,13 +126,10 @@ func scanLog(b []byte, name string, rep *recovery) ([]logRecord, int) {
 			off += n
 			continue
 		}
-		next := -1
-		for p := off + 1; p+logHeaderLen <= len(b); p++ {
-			if _, _, err := decodeLogRecord(b[p:]); err == nil {
-				next = p
-				break
-			}
+		if rs == nil {
+			rs = &resyncer{b: b}
 		}
+		next := rs.next(off)
 		if next < 0 {
 			rep.note(false, "%s: torn or corrupt tail at offset %d (%d bytes) cut", name, off, len(b)-off)
 			rep.lostBytes += len(b) - off
