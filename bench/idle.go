@@ -347,6 +347,7 @@ type idleResult struct {
 	Lost        int
 	MissedRound int
 	Load        [2]string
+	FanCPU      fanCPU
 
 	MetricsBefore, MetricsAfter map[string]float64
 }
@@ -539,6 +540,7 @@ func cmdIdle(args []string) {
 			x, _ := strconv.Atoi(f[1])
 			expected += x
 		}
+		srvCPU0, genCPU0 := treeCPU(*pid), workersCPU(ws)
 		t0, done, err := deliver(u)
 		if err != nil {
 			die("delivery to %s: %v", userName(u), err)
@@ -558,6 +560,7 @@ func cmdIdle(args []string) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		r.FanCPU.add(mono()-t0, treeCPU(*pid)-srvCPU0, workersCPU(ws)-genCPU0)
 		for _, w := range ws {
 			for _, v := range w.ask("collect")[1:] {
 				x, _ := strconv.ParseInt(v, 10, 64)
@@ -647,6 +650,10 @@ func (r *idleResult) report(n, users int, useTLS bool, rate float64, args []stri
 	if r.FanLMTP.N > 0 {
 		fmt.Fprintf(&b, "fan-out LMTP, from the 250 reply to each watcher's EXISTS (0 if before): %v\n", r.FanLMTPC)
 		fmt.Fprintf(&b, "fan-out LMTP, from the end of DATA to each watcher's EXISTS: %v\n", r.FanLMTP)
+	}
+	if r.FanCPU.rounds > 0 {
+		fmt.Fprintf(&b, "fan-out CPU per delivery (mean of %d, from the delivery to the last arrival): wall %.0f ms, server %.0f ms, load generator %.0f ms\n",
+			r.FanCPU.rounds, r.FanCPU.perRound(r.FanCPU.wall), r.FanCPU.perRound(r.FanCPU.server), r.FanCPU.perRound(r.FanCPU.gen))
 	}
 	if r.MissedRound > 0 {
 		fmt.Fprintf(&b, "MISSED: %d watcher notifications did not arrive within 60 s\n", r.MissedRound)

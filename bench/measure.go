@@ -157,3 +157,57 @@ func distOf(ns []int64) dist {
 func (d dist) String() string {
 	return fmt.Sprintf("n=%d p50=%.3fms p99=%.3fms max=%.3fms", d.N, d.P50, d.P99, d.Max)
 }
+
+// cpuOf is a process's user+system CPU time, in nanoseconds (from
+// /proc/PID/stat, in clock ticks of 10 ms).
+func cpuOf(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat
+	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return (ut + st) * 10_000_000            // CLK_TCK is 100 on Linux
+}
+
+// treeCPU sums cpuOf over the server's process tree.
+func treeCPU(root int) int64 {
+	var sum int64
+	for _, pid := range tree(root) {
+		sum += cpuOf(pid)
+	}
+	return sum
+}
+
+func workersCPU(ws []*workerProc) int64 {
+	var sum int64
+	for _, w := range ws {
+		sum += cpuOf(w.cmd.Process.Pid)
+	}
+	return sum
+}
+
+// fanCPU adds up, over the fan-out deliveries, the wall time from each
+// delivery to its last arrival and the CPU the server and the load
+// generator's workers used meanwhile (ns).
+type fanCPU struct {
+	rounds            int
+	wall, server, gen int64
+}
+
+func (f *fanCPU) add(wall, server, gen int64) {
+	f.rounds++
+	f.wall += wall
+	f.server += server
+	f.gen += gen
+}
+
+func (f *fanCPU) perRound(v int64) float64 { return float64(v) / float64(f.rounds) / 1e6 }
