@@ -213,9 +213,6 @@ func checkStorageOpen(t fataler, index, log, backup, log1, msg []byte) {
 	}
 	st.Close()
 
-	if v.backwards && knownStaleRecords() {
-		return // finding F3: with modseqs out of order, replay depends on where it starts
-	}
 	st2, mb2, _ := stOpen(t, fsys, "second open")
 	snap2 := mb2.Current()
 	second := snap2.Messages()
@@ -264,10 +261,6 @@ type vSource struct {
 
 type verified struct {
 	byUID map[sm.UID][]vSource
-	// backwards: read in order (log.1, then log, skipping what fails as
-	// recovery does), the valid log records' modseqs go back somewhere.
-	backwards bool
-	maxModseq uint64
 }
 
 func newVerified() *verified { return &verified{byUID: map[sm.UID][]vSource{}} }
@@ -316,7 +309,6 @@ func (v *verified) index(b []byte) {
 // header bytes and the payload. Append payload: n u32, n × {uid u32, size
 // u32, flags u64, date i64}; flags payload: n u32, n × {uid u32, flags u64}.
 func (v *verified) log(b []byte) {
-	v.order(b)
 	for off := 0; off+17 <= len(b); off++ {
 		h := b[off:]
 		n := uint64(vle.Uint32(h))
@@ -349,25 +341,6 @@ func (v *verified) log(b []byte) {
 				v.attest(sm.UID(vle.Uint32(e)), vSource{flags: sm.Flags(vle.Uint64(e[4:]))})
 			}
 		}
-	}
-}
-
-// order reads b's records in sequence, skipping bytes that do not start a
-// valid record, and notes whether a modseq goes back.
-func (v *verified) order(b []byte) {
-	for off := 0; off+17 <= len(b); {
-		h := b[off:]
-		n := uint64(vle.Uint32(h))
-		if n <= uint64(len(h)-17) && vle.Uint32(h[13:]) == vCRC(h[:13], h[17:17+n]) {
-			m := vle.Uint64(h[5:])
-			if m < v.maxModseq {
-				v.backwards = true
-			}
-			v.maxModseq = max(v.maxModseq, m)
-			off += 17 + int(n)
-			continue
-		}
-		off++
 	}
 }
 
@@ -570,8 +543,8 @@ func storageSeeds(tb testing.TB) []storageSeed {
 //
 // f(b) is the system flags b&0x1f plus keyword bit (b>>5)%4 when b>>5 != 0.
 // The modseq of record i is 1000+i, or 1 when op&0x80 (a stale record that
-// breaks the log's modseq order, which storage never writes: only with
-// -strict, see knownStaleRecords).
+// breaks the log's modseq order, which storage never writes; finding F3,
+// fixed: replay must still give the same state on every open).
 func logProgram(recs []byte) []byte {
 	var out []byte
 	le := binary.LittleEndian
@@ -586,7 +559,7 @@ func logProgram(recs []byte) []byte {
 	for i := 0; i+3 <= len(recs) && i < 3*256; i += 3 {
 		op, a, b := recs[i], recs[i+1], recs[i+2]
 		modseq := uint64(1000 + i/3)
-		if op&0x80 != 0 && !knownStaleRecords() {
+		if op&0x80 != 0 {
 			modseq = 1
 		}
 		uid := uint32(1 + a%16)
