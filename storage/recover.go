@@ -207,6 +207,19 @@ func (s *replayState) setKeyword(i int, name string, rep *recovery) {
 	}
 }
 
+// changeMax returns the highest modseq of recs' append, flags, expunge and
+// UIDs records: the HIGHESTMODSEQ the log reached (keyword records do not
+// raise it and are left out).
+func changeMax(recs []logRecord) uint64 {
+	var m uint64
+	for _, r := range recs {
+		if r.typ != recKeyword && r.modseq > m {
+			m = r.modseq
+		}
+	}
+	return m
+}
+
 // replayOrder puts the records of log.1 and log into the order in which
 // recovery applies them: ascending modseq, and file order among equal
 // modseqs (a keyword record carries the modseq of the change that first
@@ -391,6 +404,8 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun, trustClean 
 	var logLen int
 	rep.floor = ^uint64(0)
 	var all []logRecord
+	var log1Max uint64
+	log1Whole := false
 	for _, name := range []string{"log.1", "log"} {
 		b, err := readFile(fsys, dir+"/"+name)
 		if err != nil {
@@ -403,6 +418,17 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun, trustClean 
 		recs, valid := scanLog(b, name, rep)
 		if name == "log.1" && idx.whole() {
 			rep.lostBytes = lost // every record of log.1 is in the index
+		}
+		if name == "log.1" {
+			log1Max, log1Whole = changeMax(recs), valid == len(b)
+		}
+		if r0, _, err := decodeLogRecord(b); name == "log" && !idx.whole() && log1Whole && log1Max > 0 && err == nil && r0.typ == recUIDs && r0.modseq > log1Max {
+			// Every rotation starts the new log with a UIDs record at the
+			// HIGHESTMODSEQ that log.1's last change record carries. A
+			// log.1 that verifies to its end but stops below it was cut
+			// at a record boundary; it matters only now that the index
+			// is damaged and log.1 rebuilds the state.
+			rep.note(true, "log.1: ends at modseq %d, but log begins at %d: log.1 lost its last records; their changes are lost", log1Max, r0.modseq)
 		}
 		if name == "log" && rep.lostBytes > lost {
 			rep.logDamage = true
@@ -428,15 +454,27 @@ func recoverMailbox(fsys FS, dir string, uidValidity uint32, dryRun, trustClean 
 		}
 	}
 
-	// Reconcile with the message files.
+	// A log cut at a record boundary looks like a shorter log. The one
+	// place that records how long the log was is the clean marker, written
+	// (after the log's last fsync) at a clean close and removed, durably,
+	// before the next change: if it verifies and the log is shorter or ends
+	// at a lower modseq, the log lost fsynced records while the mailbox
+	// was closed. Their changes are gone, but their modseqs are known:
+	// HIGHESTMODSEQ skips past them, so none is reused.
 	skipFiles, marker := false, false
-	if trustClean {
-		if b, err := readFile(fsys, dir+"/clean"); err == nil {
-			marker = true
-			ms, ll, ok := decodeClean(b)
-			skipFiles = ok && ms == st.modseq && ll == int64(logLen) && len(rep.lines) == 0
+	if b, err := readFile(fsys, dir+"/clean"); err == nil {
+		marker = true
+		ms, ll, ok := decodeClean(b)
+		if ok && (ms > st.modseq || ll > int64(logLen)) {
+			rep.note(true, "log: %d bytes up to modseq %d, but %d bytes up to modseq %d at the last clean close: records lost", logLen, st.modseq, ll, ms)
+			st.bump(ms)
+			rep.lostBytes += max(1, int(ll-int64(logLen)))
+			rep.logDamage = true
 		}
+		skipFiles = trustClean && ok && ms == st.modseq && ll == int64(logLen) && len(rep.lines) == 0
 	}
+
+	// Reconcile with the message files.
 	rep.clean = skipFiles
 	if marker && !dryRun {
 		// The marker holds only until the next change: remove it, durably,

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/myriad-mail/myriad/statemachine"
@@ -133,5 +135,106 @@ func writeTestFile(t *testing.T, fsys FS, name string, b []byte) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lastRecordOffset returns where the last record of log b starts.
+func lastRecordOffset(t *testing.T, b []byte) int {
+	t.Helper()
+	off, last := 0, -1
+	for off < len(b) {
+		_, n, err := decodeLogRecord(b[off:])
+		if err != nil {
+			t.Fatalf("log does not verify at %d", off)
+		}
+		last, off = off, off+n
+	}
+	return last
+}
+
+// TestLogCutAtBoundaryAfterCleanClose: a log that loses its last records
+// (exactly at a record boundary) while the mailbox is closed is caught by
+// the clean marker: the loss is reported and no modseq is reused.
+func TestLogCutAtBoundaryAfterCleanClose(t *testing.T) {
+	fsys := NewMemFS(MemFSOptions{})
+	s := newTestStore(t, fsys, nil)
+	a := login(t, s, "alice")
+	mb, _ := a.Open("INBOX")
+	for i := range 3 {
+		if _, err := a.Append("INBOX", nil, int64(i), []byte(fmt.Sprintf("m %d\r\n", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := mb.Store.Store([]statemachine.UID{2}, statemachine.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := mb.Current().HighestModSeq // a client has seen it
+	s.Close()
+	const log = "u/alice/mb0/log"
+	b, _ := readFile(fsys, log)
+	if err := fsys.Chop(log, int64(lastRecordOffset(t, b))); err != nil { // the STORE's record
+		t.Fatal(err)
+	}
+	rep, err := recoverMailbox(fsys, "u/alice/mb0", 0, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rep.lines, func(l string) bool { return strings.Contains(l, "at the last clean close: records lost") }) {
+		t.Errorf("the cut is not reported: %q", rep.lines)
+	}
+	s2 := newTestStore(t, fsys, nil)
+	mb2, _ := login(t, s2, "alice").Open("INBOX")
+	if got := mb2.Current().HighestModSeq; got <= before {
+		t.Fatalf("HIGHESTMODSEQ %d after the cut, was %d: modseqs will be reused", got, before)
+	}
+	if _, err := mb2.Store.Store([]statemachine.UID{3}, statemachine.FlagsAdd, []string{`\Flagged`}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if m := mb2.Current().At(2); m.ModSeq <= before {
+		t.Fatalf("a new change got modseq %d, not above %d", m.ModSeq, before)
+	}
+	s2.Close()
+}
+
+// TestLog1CutAtBoundary: with the index damaged, log.1 rebuilds the state;
+// a log.1 cut at a record boundary is told from a whole one by the modseq
+// of the next log's first record.
+func TestLog1CutAtBoundary(t *testing.T) {
+	fsys := NewMemFS(MemFSOptions{})
+	s := newTestStore(t, fsys, func(c *Config) { c.LogRotateBytes = 300 })
+	a := login(t, s, "alice")
+	mb, _ := a.Open("INBOX")
+	for i := range 12 {
+		if _, err := a.Append("INBOX", nil, int64(i), []byte(fmt.Sprintf("m %d\r\n", i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mb.Store.Store([]statemachine.UID{statemachine.UID(i + 1)}, statemachine.FlagsAdd, []string{`\Seen`}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	dir := "u/alice/mb0"
+	if fsys.FileSize(dir+"/log.1") <= 0 {
+		t.Fatal("no rotation")
+	}
+	if err := fsys.FlipBit(dir+"/index", 8*60); err != nil { // a record of the index
+		t.Fatal(err)
+	}
+	found := func() bool {
+		rep, err := recoverMailbox(fsys, dir, 0, true, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(rep.lines, func(l string) bool { return strings.Contains(l, "log.1 lost its last records") })
+	}
+	if found() {
+		t.Fatal("a whole log.1 reported as cut")
+	}
+	b, _ := readFile(fsys, dir+"/log.1")
+	if err := fsys.Chop(dir+"/log.1", int64(lastRecordOffset(t, b))); err != nil {
+		t.Fatal(err)
+	}
+	if !found() {
+		t.Fatal("log.1 cut at a record boundary not reported")
 	}
 }
