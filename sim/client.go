@@ -487,6 +487,10 @@ func (c *client) seqSet() (string, []uint32, bool) {
 	return text, uids, true
 }
 
+// phantomUIDGap puts uidSet's nonexistent UID out of reach of every run
+// (UIDs grow by at most a few tens of thousands in one).
+const phantomUIDGap = 1 << 24
+
 // uidSet draws UIDs the client knows (plus, rarely, one that does not exist).
 func (c *client) uidSet() (string, []uint32, bool) {
 	var known []uint32
@@ -505,7 +509,13 @@ func (c *client) uidSet() (string, []uint32, bool) {
 		set[known[r.IntN(len(known))]] = true
 	}
 	if r.IntN(10) == 0 {
-		set[known[len(known)-1]+1000] = true
+		// A UID that does not exist (RFC 9051 §6.4.9: ignored). Far above
+		// any UID a run reaches: a UID just above the client's view may
+		// exist already, added by another session and not yet announced to
+		// this one, and whether a UID command acts on such a message
+		// depends on the server (Myriad acts on the session's view only),
+		// which the model cannot tell (seed 59 at -faults 0).
+		set[known[len(known)-1]+phantomUIDGap] = true
 	}
 	uids := make([]uint32, 0, len(set))
 	for u := range set {
@@ -608,6 +618,10 @@ func (c *client) cmdSearch() {
 	c.start(&pending{}, "SEARCH "+key)
 }
 
+// copyAllMax is the largest mailbox (as the client sees it) that COPY and
+// MOVE 1:* are sent for; above it the client copies "*".
+const copyAllMax = 64
+
 func (c *client) cmdCopy() {
 	r := c.w.rng
 	var dests []string
@@ -629,6 +643,16 @@ func (c *client) cmdCopy() {
 		verb = "UID " + verb
 	} else {
 		set, uids, ok = c.seqSet()
+		if ok && set == "1:*" && len(c.pc.Seq) > copyAllMax {
+			// COPY 1:* doubles the destination: repeated, it grows
+			// mailboxes to tens of thousands of messages, and the
+			// model's check time with them (seed 59: 10,000 messages,
+			// 17 s of porcupine).
+			set, uids = "*", nil
+			if u := c.pc.Seq[len(c.pc.Seq)-1]; u != 0 {
+				uids = []uint32{u}
+			}
+		}
 	}
 	if !ok {
 		c.cmdNoop()

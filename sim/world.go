@@ -308,24 +308,7 @@ func (w *world) setup() {
 		w.backend = w.mem
 	} else {
 		w.fs = storage.NewMemFS(storage.MemFSOptions{Seed: w.rng.Uint64(), TornWrites: w.sw.torn, PartialDirOps: w.sw.torn, BitFlipsPerMiB: w.sw.bitFlips})
-		var users strings.Builder
-		for _, u := range w.users {
-			users.WriteString(u + ":{PLAIN}pw-" + u + "\n")
-		}
-		f, err := w.fs.Create("users")
-		if err == nil {
-			_, err = f.Write([]byte(users.String()))
-		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if err == nil {
-			err = f.Close()
-		}
-		if err == nil {
-			err = w.fs.SyncDir("")
-		}
-		if err != nil {
+		if err := w.writeUsers(); err != nil {
 			w.fail("crash", "writing the users file: %v", err)
 			return
 		}
@@ -340,6 +323,31 @@ func (w *world) setup() {
 		w.clients = append(w.clients, c)
 	}
 	w.resetEpoch()
+}
+
+// writeUsers writes the users file (durably). The users file is the
+// operator's configuration, not data the server writes: crash() writes it
+// again after MemFS.Crash, so that bit flips never reach it (see
+// docs/SIM.md, "Bit flips and the users file").
+func (w *world) writeUsers() error {
+	var users strings.Builder
+	for _, u := range w.users {
+		users.WriteString(u + ":{PLAIN}pw-" + u + "\n")
+	}
+	f, err := w.fs.Create("users")
+	if err == nil {
+		_, err = f.Write([]byte(users.String()))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = f.Close()
+	}
+	if err == nil {
+		err = w.fs.SyncDir("")
+	}
+	return err
 }
 
 func (w *world) openStore() bool {
@@ -578,6 +586,10 @@ func (w *world) crash() {
 	w.conns = w.conns[:0]
 	w.woken = nil
 	w.fs.Crash()
+	if err := w.writeUsers(); err != nil {
+		w.fail("crash", "restoring the users file: %v", err)
+		return
+	}
 	w.findings = 0
 	if !w.openStore() {
 		return
