@@ -524,6 +524,7 @@ func (l *loop) emitRaw(c *conn, out []byte, owned, encrypted bool) {
 	switch {
 	case c.tls != nil && c.f&fHandshake == 0 && !encrypted:
 		_, err := c.tls.tc.Write(out) // encrypts into c.out via tlsConn.Write
+		l.trimLater(c)                // a wake-up rebuilt the cipher: drop it again once idle
 		if owned {
 			l.pool.put(out)
 		}

@@ -207,10 +207,7 @@ func (l *loop) tlsDecode(c *conn) bool {
 	} else {
 		t.releaseEmpty(l)
 	}
-	if c.f&fTrim == 0 {
-		c.f |= fTrim
-		l.trim = append(l.trim, c)
-	}
+	l.trimLater(c)
 	if c.out != nil {
 		l.flush(c) // a KeyUpdate answer
 	}
@@ -227,6 +224,15 @@ func (l *loop) tlsDecode(c *conn) bool {
 		return false
 	}
 	return true
+}
+
+// trimLater puts a TLS connection on the loop's trim list (once), so its
+// buffers and cipher state are dropped once it has been idle a second.
+func (l *loop) trimLater(c *conn) {
+	if c.f&fTrim == 0 {
+		c.f |= fTrim
+		l.trim = append(l.trim, c)
+	}
 }
 
 // feed appends raw input; false if the peer misbehaves (a record longer
@@ -292,6 +298,7 @@ func (l *loop) sweepTrim() {
 		case c.lastActive < l.now-1 && c.f&(fBusy|fTLSMore) == 0:
 			c.f &^= fTrim
 			trimTLS(c.tls.tc)
+			lazyCiphers(c.tls.tc)
 		default:
 			keep = append(keep, c)
 		}
