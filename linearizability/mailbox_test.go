@@ -66,6 +66,21 @@ func TestModel(t *testing.T) {
 			op(3, 4, &Input{Mailbox: "Trash", Kind: OpRead}, &Output{OK: true, Observed: []Msg{{UID: 1, Flags: Answered}}}),
 			op(5, 6, &Input{Mailbox: "INBOX", Kind: OpStatus}, &Output{OK: true, Messages: 0, UIDNext: 3}),
 		}},
+		// Seed 119: an APPEND whose connection died before the tagged
+		// response, then a COPY by another session of the message it
+		// added (the model knew it only as a ghost).
+		{"copy of a message appended with unknown outcome", true, []porcupine.Operation{
+			reset(empty),
+			op(1, 4, &Input{Mailbox: "INBOX", Kind: OpAppend, Flags: Draft}, &Output{Unknown: true}),
+			op(5, 6, &Input{Mailbox: "INBOX", Kind: OpCopy, Dest: "Archive", UIDs: []uint32{1}}, &Output{OK: true, Src: []uint32{1}, Dest: []uint32{1}}),
+			op(7, 8, &Input{Mailbox: "Archive", Kind: OpRead}, &Output{OK: true, Observed: []Msg{{UID: 1, Flags: Draft}}}),
+			op(9, 10, &Input{Mailbox: "INBOX", Kind: OpStatus}, &Output{OK: true, Messages: 1, UIDNext: 2}),
+		}},
+		{"copy of a message never appended", false, []porcupine.Operation{
+			reset(empty),
+			op(1, 4, &Input{Mailbox: "INBOX", Kind: OpAppend, Flags: Draft}, &Output{OK: true, UID: 1}),
+			op(5, 6, &Input{Mailbox: "INBOX", Kind: OpCopy, Dest: "Archive", UIDs: []uint32{1, 2}}, &Output{OK: true, Src: []uint32{1, 2}, Dest: []uint32{1, 2}}),
+		}},
 		{"lost message in STATUS", false, []porcupine.Operation{
 			reset(&Box{UIDNext: 3, Msgs: []Msg{{UID: 2, Known: AllFlags}}}),
 			op(5, 6, &Input{Mailbox: "INBOX", Kind: OpStatus}, &Output{OK: true, Messages: 0, UIDNext: 3}),

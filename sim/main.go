@@ -269,8 +269,8 @@ func printResult(r Result, o Options) {
 	if r.Failure != "" {
 		status = "FAIL " + r.Kind + ": " + r.Failure
 	}
-	fmt.Printf("seed=%d hash=%s sessions=%d commands=%d crashes=%d ops=%d check=%v %s\n",
-		r.Seed, r.Hash, r.Sessions, r.Commands, r.Crashes, r.Ops, r.Check.Round(time.Millisecond), status)
+	fmt.Printf("seed=%d hash=%s sessions=%d commands=%d crashes=%d ops=%d check=%v/%d %s\n",
+		r.Seed, r.Hash, r.Sessions, r.Commands, r.Crashes, r.Ops, r.Check.Round(time.Millisecond), r.CheckSteps, status)
 }
 
 // Shrink looks for a smaller run that fails the same way: fewer clients,

@@ -83,9 +83,12 @@ type Result struct {
 	Commands int    // commands completed
 	Ops      int    // operations in the porcupine history
 	Crashes  int
-	Lost     int // crashes after which bit flips destroyed data, reported by recovery
+	Lost     int           // crashes after which bit flips destroyed data, reported by recovery
 	Check    time.Duration // porcupine check time
-	Tail     []string      // last transcript lines
+	// CheckSteps counts the model steps of the porcupine check: its
+	// effort, independent of the machine's load.
+	CheckSteps int64
+	Tail       []string // last transcript lines
 	// Porcupine data for the visualization on a linearizability failure.
 	history []porcupine.Operation
 	info    porcupine.LinearizationInfo
@@ -679,8 +682,9 @@ func (w *world) record(op porcupine.Operation) { w.history = append(w.history, o
 
 func (w *world) checkHistory() {
 	t0 := time.Now()
-	res := lin.CheckFast(w.history, w.opt.CheckTimeout)
+	res, steps := lin.CheckCounted(w.history, w.opt.CheckTimeout)
 	w.res.Check = time.Since(t0)
+	w.res.CheckSteps = steps
 	if res == porcupine.Ok {
 		return
 	}
