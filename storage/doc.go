@@ -133,7 +133,8 @@
 // sees a change that is not durable. APPEND writes the message file under a
 // temporary name first; its data must be durable before its name, and its
 // name before the record is acknowledged. By default each file is fsynced
-// by its writer (in parallel) and m/ and the log once per batch; with
+// by its writer (in parallel) and m/ and the log once per batch (on OSFS
+// both at once, from two goroutines: they share a journal commit); with
 // Config.SyncFS and an FS that can sync everything at once (OSFS:
 // syncfs(2)), concurrent APPENDs share one sync for all their files (a
 // store-wide barrier) and one for names and log.
@@ -159,13 +160,20 @@
 //     salvages every record that verifies from both (a damaged record of
 //     the index is replaced by the backup's records in its UID gap) and
 //     skips HIGHESTMODSEQ ahead by 2^32, since nothing bounds what was lost;
-//  2. replays log.1, then log: records are skipped if the base already
-//     holds them (an append or expunge at or below the base's modseq; a
-//     flags change not newer than the message's modseq); a record that
-//     fails its checksum is skipped up to the next record that verifies, or,
-//     when none does, ends the log (a torn tail, cut off). If records were
-//     lost, HIGHESTMODSEQ skips ahead by as many as the lost bytes could
-//     hold, and the skip is logged, so MODSEQ never goes back;
+//  2. replays the records of log.1 and log in modseq order (file order
+//     among equal modseqs; for the logs storage writes this is their file
+//     order, and a log whose modseqs go back is reported as damage): a
+//     record is skipped if the base already holds it (an append at or
+//     below the base's modseq; a flags change or expunge not newer than
+//     the message's modseq), so a second recovery, starting from the index
+//     the first one wrote, arrives at the same mailbox. A record that fails
+//     its checksum is skipped up to the next record that verifies, or,
+//     when none does, ends the log (a torn tail, cut off); finding the next
+//     record costs work linear in the bytes skipped, whatever they hold
+//     (structural checks first, then window CRCs derived from prefix CRCs:
+//     resync.go). If records were lost, HIGHESTMODSEQ skips ahead by as
+//     many as the lost bytes could hold, and the skip is logged, so MODSEQ
+//     never goes back;
 //  3. reconciles with m/: a record without its file is expunged; a file
 //     with a UID at or above UIDNEXT and no record (an APPEND cut short) is
 //     re-added with the flags in its header if its checksums hold; a file
@@ -175,8 +183,18 @@
 //     rotated away;
 //  5. logs every finding with log/slog (Check returns them instead).
 //
-// A log cut exactly at a record boundary looks like a shorter log: nothing
-// on disk says how long it was. That is the one damage recovery cannot see;
-// the changes in the lost records are lost (and their modseqs may be
-// reused).
+// A log cut exactly at a record boundary looks like a shorter log. Two
+// things on disk say how long a log was, and recovery checks both: the
+// clean marker (the log's length and HIGHESTMODSEQ at the last clean close;
+// a shorter log or a lower modseq is reported, and HIGHESTMODSEQ skips past
+// the marker's, so no modseq is reused), and, for log.1, the first record
+// of log (every rotation starts the new log with a UIDs record at the
+// modseq log.1's last change record carries; checked when log.1 is needed,
+// i.e. the index is damaged). A cut of the live log while the mailbox is
+// open, or after a crash, is not detectable: only the log itself is fsynced
+// at each commit, so nothing else durable knows its length without a
+// second fsync per commit. Within the fault model (a crash loses what was
+// not fsynced) such a cut only loses records that were never acknowledged
+// or published, so their modseqs were never seen; losing fsynced bytes is
+// outside it (docs/STORAGE.md, "Known limits").
 package storage

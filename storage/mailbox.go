@@ -352,6 +352,18 @@ func (mb *mailbox) syncFiles(added bool, log File) error {
 	if added && mb.st.syncAll != nil {
 		return mb.st.barrier.sync(mb.st.syncAll.SyncAll)
 	}
+	if added && mb.st.syncPair {
+		// Both must be durable before anything is acknowledged, in no
+		// order between them: issued together, ext4 (jbd2) commits them
+		// in one journal transaction, one device flush instead of two.
+		dirErr := make(chan error, 1)
+		go func() { dirErr <- mb.st.fs.SyncDir(mb.dir + "/m") }()
+		err := log.Sync()
+		if derr := <-dirErr; err == nil {
+			err = derr
+		}
+		return err
+	}
 	if added {
 		if err := mb.st.fs.SyncDir(mb.dir + "/m"); err != nil {
 			return err

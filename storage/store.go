@@ -98,7 +98,12 @@ type Store struct {
 	users *userDB
 
 	syncAll SyncAller // nil: fsync file by file
-	barrier syncGroup // shares SyncAll calls among concurrent writers
+	// syncPair: a group commit that added files fsyncs m/ and the log at
+	// the same time (two goroutines) instead of one after the other: only
+	// on the real file system, where concurrent fsyncs share a journal
+	// commit; MemFS stays single-threaded and deterministic.
+	syncPair bool
+	barrier  syncGroup // shares SyncAll calls among concurrent writers
 
 	mu       sync.Mutex
 	accounts map[string]*account
@@ -145,6 +150,7 @@ func Open(cfg Config) (*Store, error) {
 	if sa, ok := cfg.FS.(SyncAller); ok && cfg.SyncFS {
 		s.syncAll = sa
 	}
+	_, s.syncPair = cfg.FS.(*OSFS)
 	if err := s.fs.MkdirAll("u"); err != nil {
 		return nil, err
 	}
