@@ -42,6 +42,9 @@ type loop struct {
 	retry   []*conn // readable connections to read again next turn
 	trim    []*conn // TLS connections whose tls.Conn buffers to drop once idle
 	trimAt  int64
+	relAt   int64   // loop 0: when releaseCheck last ran
+	relSeen uint64  // loop 0: handshakes (all loops) at that time
+	relDone uint64  // loop 0: handshakes at the last release
 	hsRun   int     // handshake goroutines running
 	hsWait  []*conn // ClientHello in, waiting for a handshake goroutine
 	hsHead  int
@@ -148,7 +151,7 @@ func (l *loop) run() {
 			timeout = 0
 		case l.stopping:
 			timeout = 100
-		case l.wheel.n > 0 || l.paused > 0 || len(l.trim) > 0:
+		case l.wheel.n > 0 || l.paused > 0 || len(l.trim) > 0 || l.id == 0 && l.s.cfg.ReleaseAfter >= 0:
 			timeout = 1000
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
@@ -164,6 +167,9 @@ func (l *loop) run() {
 		l.wheel.advance(l.now, l.fire)
 		if len(l.trim) > 0 {
 			l.sweepTrim()
+		}
+		if l.id == 0 && l.now != l.relAt {
+			l.releaseCheck()
 		}
 		if l.paused > 0 {
 			l.resumeListeners()
@@ -462,7 +468,7 @@ func (l *loop) step(c *conn, k stepKind) {
 	case stepShutdown:
 		out = c.sess.Shutdown(out)
 		eff = statemachine.EffClose
-		c.f |= fBye
+		// c.f |= fBye
 	}
 	if cap(out) > cap(l.scratch) && cap(out) <= 1<<20 {
 		l.scratch = out[:0]

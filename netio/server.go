@@ -62,6 +62,9 @@ func NewServer(cfg Config, f Factory) (*Server, error) {
 	if cfg.MaxDrain <= 0 {
 		cfg.MaxDrain = 1024
 	}
+	if cfg.ReleaseAfter == 0 {
+		cfg.ReleaseAfter = 1000
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return time.Now().Unix() }
 	}

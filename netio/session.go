@@ -73,6 +73,14 @@ type Config struct {
 	// MaxDrain is how many queued wake-ups and step completions a loop
 	// handles per turn before polling again (default 1024).
 	MaxDrain int
+	// ReleaseAfter: once this many TLS handshakes have finished since the
+	// last release, the first second in which none finishes returns the
+	// heap's free memory to the OS (debug.FreeOSMemory, on a goroutine of
+	// its own), so the garbage of a burst of handshakes (key exchange,
+	// signatures, certificates: many times what the sessions keep) does
+	// not stay resident while the sessions idle. Default 1000; negative:
+	// never.
+	ReleaseAfter int
 	// Clock returns Unix seconds (default time.Now().Unix()); tests replace
 	// it to drive the timer wheel.
 	Clock func() int64

@@ -20,6 +20,7 @@ type Counters struct {
 	TLSHandshakes atomic.Uint64 // TLS handshakes completed
 	TLSFailures   atomic.Uint64 // TLS handshakes failed
 	AcceptErrors  atomic.Uint64 // accept failures (EMFILE and the like)
+	Releases      atomic.Uint64 // free heap memory returned to the OS after handshakes (Config.ReleaseAfter)
 	_             [64]byte
 }
 
@@ -31,7 +32,7 @@ type Stats struct {
 	Wakeups, WakeSignals, WakeBatches uint64
 	Timeouts, Overflows               uint64
 	TLSHandshakes, TLSFailures        uint64
-	AcceptErrors                      uint64
+	AcceptErrors, Releases            uint64
 }
 
 func (s *Stats) add(c *Counters) {
@@ -49,4 +50,5 @@ func (s *Stats) add(c *Counters) {
 	s.TLSHandshakes += c.TLSHandshakes.Load()
 	s.TLSFailures += c.TLSFailures.Load()
 	s.AcceptErrors += c.AcceptErrors.Load()
+	s.Releases += c.Releases.Load()
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"runtime/debug"
 	"sync"
 	"time"
 	"unsafe"
@@ -305,6 +306,31 @@ func (l *loop) sweepTrim() {
 	}
 	clear(l.trim[len(keep):])
 	l.trim = keep
+}
+
+// releaseCheck (loop 0, once a second) returns the heap's free memory to
+// the OS once Config.ReleaseAfter handshakes have finished since the last
+// release and none finished during the last second: a burst of TLS logins
+// leaves garbage many times the size of what its sessions keep, and with
+// the collector's default pacing (the heap may grow to twice what is live)
+// the process would hold those pages while the sessions idle.
+func (l *loop) releaseCheck() {
+	l.relAt = l.now
+	n := l.s.cfg.ReleaseAfter
+	if n < 0 {
+		return
+	}
+	var hs uint64
+	for _, o := range l.s.loops {
+		hs += o.TLSHandshakes.Load() + o.TLSFailures.Load()
+	}
+	quiet := hs == l.relSeen
+	l.relSeen = hs
+	if quiet && hs-l.relDone >= uint64(n) {
+		l.relDone = hs
+		l.Releases.Add(1)
+		go debug.FreeOSMemory()
+	}
 }
 
 func (t *tlsConn) abort() {

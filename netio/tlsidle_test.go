@@ -59,3 +59,31 @@ func TestExpandLabelInfo(t *testing.T) {
 		t.Fatalf("info %s, want %s", got, want)
 	}
 }
+
+// TestReleaseAfterHandshakes: after ReleaseAfter handshakes, the first
+// second without one releases free memory once; quiet seconds after that do
+// not, until as many handshakes again have finished.
+func TestReleaseAfterHandshakes(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.ReleaseAfter = 3 })
+	second := func() {
+		ts.clock.Add(1)
+		time.Sleep(1200 * time.Millisecond) // loop 0 wakes once a second
+	}
+	for range 2 {
+		ts.dialTLS(t).greeting(true)
+	}
+	second()
+	second()
+	if n := ts.srv.Stats().Releases; n != 0 {
+		t.Fatalf("released %d times after 2 handshakes, ReleaseAfter 3", n)
+	}
+	ts.dialTLS(t).greeting(true)
+	second() // loop 0 sees the third handshake
+	second() // a quiet second
+	waitFor(t, "release", func() bool { return ts.srv.Stats().Releases == 1 })
+	second()
+	second()
+	if n := ts.srv.Stats().Releases; n != 1 {
+		t.Fatalf("released %d times, want 1 (no handshakes since)", n)
+	}
+}
