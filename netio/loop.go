@@ -468,7 +468,7 @@ func (l *loop) step(c *conn, k stepKind) {
 	case stepShutdown:
 		out = c.sess.Shutdown(out)
 		eff = statemachine.EffClose
-		// c.f |= fBye
+		c.f |= fBye
 	}
 	if cap(out) > cap(l.scratch) && cap(out) <= 1<<20 {
 		l.scratch = out[:0]
