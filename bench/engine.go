@@ -317,7 +317,7 @@ func (l *loop) adopt() {
 			c.close(err)
 			continue
 		}
-		l.readable(c) // the greeting (or TLS data) may already be buffered
+		l.readable(c, true) // the greeting (or TLS data) may already be buffered
 	}
 }
 
@@ -345,7 +345,7 @@ func (l *loop) run() {
 				c.flush()
 			}
 			if e.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !c.dead {
-				l.readable(c)
+				l.readable(c, e.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 			}
 		}
 		if l.tick != nil && (n > 0 || time.Since(last) > 50*time.Millisecond) {
@@ -355,7 +355,13 @@ func (l *loop) run() {
 	}
 }
 
-func (l *loop) readable(c *conn) {
+// readable reads what the socket holds. With edge-triggered epoll a short
+// read means the socket is drained (bytes arriving later bring a new
+// edge), so it stops there instead of paying a read that answers EAGAIN:
+// at a fan-out to thousands of sessions that halves the load generator's
+// read calls. drain reads on until EAGAIN or EOF (a new socket, or one the
+// peer shut down, which brings no further edge).
+func (l *loop) readable(c *conn, drain bool) {
 	for !c.dead {
 		n, err := unix.Read(c.fd, l.buf)
 		if err == unix.EINTR {
@@ -372,8 +378,12 @@ func (l *loop) readable(c *conn) {
 			c.close(errEOF)
 			return
 		}
+		short := n < len(l.buf) && !drain
 		if c.tc == nil {
 			c.feed(l.buf[:n])
+			if short {
+				return
+			}
 			continue
 		}
 		c.tr.in = append(c.tr.in, l.buf[:n]...)
@@ -389,6 +399,9 @@ func (l *loop) readable(c *conn) {
 				}
 				break
 			}
+		}
+		if short {
+			return
 		}
 	}
 }
