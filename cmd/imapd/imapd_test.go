@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -669,4 +670,84 @@ func TestSIGTERMKeepsAcknowledgedAppends(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged appends, all present after the restart", len(want))
+}
+
+// TestSIGTERMWithInputUnread: at SIGTERM every session gets `* BYE` and
+// then a clean end of stream, not a connection reset, also when the server
+// has input from it that it has not read: close(2) with unread input sends
+// an RST instead of a FIN, and a client that reads after it gets
+// ECONNRESET instead of BYE (netio's half-close at shutdown prevents it).
+// Over each transport, two clients: one in the middle of an APPEND literal
+// (writing until 300 ms after the SIGTERM), and one whose failed LOGIN is
+// held for auth.failure_delay while it sends 64 KiB more, which the server
+// cannot have read when it says BYE: without the half-close, that one
+// fails every time. Both read only once the server has exited.
+func TestSIGTERMWithInputUnread(t *testing.T) {
+	s := testserver.New(t)
+	s.Edit("[auth]\n", "[auth]\nfailure_delay = \"3s\"\n")
+	s.Start()
+	stopWriting := make(chan struct{})
+	var writers sync.WaitGroup
+	type client struct {
+		what string
+		w    *wire
+	}
+	var clients []client
+	for _, mode := range testserver.Modes {
+		w := dialWire(t, s, mode)
+		w.login(testUser)
+		w.n++
+		fmt.Fprintf(w.conn, "w%d APPEND INBOX {50000000}\r\n", w.n)
+		if l := w.line(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("%v: APPEND: %q", mode, l)
+		}
+		clients = append(clients, client{mode.String() + " APPEND literal", w})
+		writers.Go(func() {
+			chunk := bytes.Repeat([]byte("x"), 16<<10)
+			for {
+				select {
+				case <-stopWriting:
+					return
+				default:
+				}
+				if _, err := w.conn.Write(chunk); err != nil {
+					return
+				}
+			}
+		})
+		b := dialWire(t, s, mode)
+		fmt.Fprintf(b.conn, "b1 LOGIN %s wrong\r\n", testUser)
+		clients = append(clients, client{mode.String() + " failed LOGIN", b})
+	}
+	time.Sleep(300 * time.Millisecond) // the literals flow; the LOGINs wait
+	junk := strings.Repeat("x", 1000) + "\r\n"
+	for _, c := range clients {
+		if strings.HasSuffix(c.what, "LOGIN") {
+			for range 64 {
+				io.WriteString(c.w.conn, junk)
+			}
+		}
+	}
+	time.AfterFunc(300*time.Millisecond, func() { close(stopWriting) })
+	if code, took := s.Stop(syscall.SIGTERM, 40*time.Second); code != 0 || took > 8*time.Second {
+		t.Fatalf("exit code %d after SIGTERM, %v", code, took)
+	}
+	writers.Wait()
+	for _, c := range clients {
+		var lines []string
+		var err error
+		for {
+			var l string
+			if l, err = c.w.r.ReadString('\n'); err != nil {
+				break
+			}
+			lines = append(lines, strings.TrimSuffix(l, "\r\n"))
+		}
+		if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], "* BYE ") {
+			t.Errorf("%s: the server's last words were %q, want * BYE", c.what, lines)
+		}
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("%s: after %q: %v, want EOF", c.what, lines, err)
+		}
+	}
 }
