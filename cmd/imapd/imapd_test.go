@@ -751,3 +751,57 @@ func TestSIGTERMWithInputUnread(t *testing.T) {
 		}
 	}
 }
+
+// TestLMTPRecipientForms: RCPT TO accepts the user's bare name and
+// user@any-domain (both deliver to the user), refuses unknown users, and
+// leaves the message content as it was sent.
+func TestLMTPRecipientForms(t *testing.T) {
+	s := testserver.New(t)
+	s.Start()
+	conn, err := net.DialTimeout("tcp", s.LMTP, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	lc := smtp.NewClientLMTP(conn)
+	defer lc.Close()
+	if err := lc.Hello("mx.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Mail("bob@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, rcpt := range []string{testUser, testUser + "@elsewhere.example"} {
+		if err := lc.Rcpt(rcpt, nil); err != nil {
+			t.Fatalf("RCPT TO:<%s>: %v", rcpt, err)
+		}
+	}
+	for _, rcpt := range []string{"nobody", "nobody@example.org"} {
+		if se, ok := lc.Rcpt(rcpt, nil).(*smtp.SMTPError); !ok || se.Code != 550 {
+			t.Errorf("RCPT TO:<%s>: %v, want 550", rcpt, se)
+		}
+	}
+	w, err := lc.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "Subject: forms\r\n\r\nRCPT TO:<alice>\r\n.leading dot\r\n"
+	io.WriteString(w, body)
+	if _, err := w.CloseWithLMTPResponse(); err != nil {
+		t.Fatal(err)
+	}
+	lc.Quit()
+	c := s.Login(t, plain, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("INBOX: %d messages (%v), want 2", len(msgs), err)
+	}
+	for _, m := range msgs {
+		if got := string(m.FindBodySection(&imap.FetchItemBodySection{})); got != "Return-Path: <bob@example.org>\r\n"+body {
+			t.Errorf("delivered %q", got)
+		}
+	}
+}

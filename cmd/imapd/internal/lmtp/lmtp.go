@@ -64,7 +64,9 @@ func (d *Deliverer) Reload() error {
 }
 
 // Resolve maps a recipient (user, or user@domain, in angle brackets or not)
-// to a user of the users file: the whole address first, then its local part.
+// to a user of the users file: the whole address first, then its local
+// part, whatever the domain (the server accepts mail for any domain routed
+// to it; the MTA decides which domains are local).
 func (d *Deliverer) Resolve(rcpt string) (string, bool) {
 	m := d.users.Load()
 	if m == nil {
@@ -195,11 +197,14 @@ const (
 	connReplied
 )
 
-// conn tracks where an LMTP connection is, for Shutdown.
+// conn tracks where an LMTP connection is, for Shutdown, and lets
+// rcptRewriter see its input and replies.
 type conn struct {
 	net.Conn
 	srv   *Server
 	state int // guarded by srv.mu
+	rw    *rcptRewriter
+	err   error // a read error to return once rw's output is consumed
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -213,7 +218,27 @@ func (c *conn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	c.srv.mu.Unlock()
-	return c.Conn.Read(p)
+	rw := c.rw
+	for rw.off == len(rw.out) && c.err == nil {
+		if cap(rw.out) > 64<<10 {
+			rw.out = nil
+		}
+		rw.out, rw.off = rw.out[:0], 0
+		n, err := c.Conn.Read(p)
+		rw.input(p[:n])
+		c.err = err
+	}
+	if rw.off == len(rw.out) {
+		return 0, c.err
+	}
+	n := copy(p, rw.out[rw.off:])
+	rw.off += n
+	return n, nil
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	c.rw.reply(p)
+	return c.Conn.Write(p)
 }
 
 func (c *conn) Close() error {
@@ -239,7 +264,7 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: nc, srv: l.srv}
+	c := &conn{Conn: nc, srv: l.srv, rw: newRcptRewriter(l.srv.Domain)}
 	l.srv.mu.Lock()
 	l.srv.conns[c] = struct{}{}
 	l.srv.mu.Unlock()
