@@ -805,3 +805,31 @@ func TestLMTPRecipientForms(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminCommandsNeedNoTLS: the administration subcommands read the same
+// config file as the server but need none of its TLS setup: with the
+// default listen.imaps and no certificate (or one that does not exist)
+// they work.
+func TestAdminCommandsNeedNoTLS(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "imapd.toml")
+	data := filepath.Join(dir, "data")
+	s := &testserver.Server{} // only for Run
+	for i, extra := range []string{"", "\n[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n"} {
+		os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir = %q\n%s", data, extra)), 0o600)
+		user := fmt.Sprint("admin", i)
+		s.Run(t, "pw\n", 0, "user", "add", "-config", cfg, user)
+		s.Run(t, "pw2\n", 0, "user", "passwd", "-config", cfg, user)
+		if out := s.Run(t, "", 0, "user", "list", "-config", cfg); !strings.Contains(out, user+"\n") {
+			t.Errorf("user list: %q", out)
+		}
+		s.Run(t, message("admin"), 0, "deliver", "-config", cfg, user)
+		s.Run(t, "", 0, "check", "-config", cfg, user)
+		s.Run(t, "", 0, "user", "del", "-config", cfg, user)
+	}
+	// serve, on the other hand, says what is missing.
+	_, errs, code, _ := testserver.RunBounded(30*time.Second, nil, "", testserver.Binary(), "serve", "-config", cfg, "-imap", "off")
+	if code == 0 || !strings.Contains(errs, "/nonexistent/cert.pem") {
+		t.Errorf("serve with an unreadable certificate: exit %d, %q", code, errs)
+	}
+}
