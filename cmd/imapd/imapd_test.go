@@ -260,8 +260,14 @@ func waitExists(t *testing.T, exists chan uint32, want uint32) {
 func TestLMTPWakesIdle(t *testing.T) {
 	s := testserver.New(t)
 	s.Start()
-	_, idle, exists := idleClient(t, s, implicitTLS)
-	s.WaitMetric(t, `myriad_sessions{state="idle"} 1`)
+	// One IDLE session over each transport; one delivery wakes them all.
+	var idles []*imapclient.IdleCommand
+	var existsChs []chan uint32
+	for _, mode := range testserver.Modes {
+		_, idle, exists := idleClient(t, s, mode)
+		idles, existsChs = append(idles, idle), append(existsChs, exists)
+	}
+	s.WaitMetric(t, `myriad_sessions{state="idle"} 3`)
 
 	conn, err := net.DialTimeout("tcp", s.LMTP, 10*time.Second)
 	if err != nil {
@@ -293,14 +299,18 @@ func TestLMTPWakesIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc.Quit()
-	waitExists(t, exists, 1)
-	s.WaitMetric(t, `myriad_lmtp_deliveries_total{result="ok"} 1`)
-	s.WaitMetric(t, `myriad_wakeups_total 1`)
-	if err := idle.Close(); err != nil {
-		t.Fatal(err)
+	for _, exists := range existsChs {
+		waitExists(t, exists, 1)
 	}
-	if err := idle.Wait(); err != nil {
-		t.Fatal(err)
+	s.WaitMetric(t, `myriad_lmtp_deliveries_total{result="ok"} 1`)
+	s.WaitMetric(t, `myriad_wakeups_total 3`)
+	for _, idle := range idles {
+		if err := idle.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := idle.Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := s.Login(t, plain, nil)
 	c.Select("INBOX", nil).Wait()
