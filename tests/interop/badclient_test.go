@@ -36,7 +36,7 @@ const (
 	halfOpen     = 500             // connections that never send nor read
 	neverReaders = 4               // logged-in clients that ask for lots of output and never read
 	bigMessages  = 8               // 1 MiB each, in INBOX, for the never-readers' FETCH
-	fetchesEach  = 50              // pipelined UID FETCH 1:8 BODY[] per never-reader: 400 MiB asked for (1 without MYRIAD_KNOWN_BUGS)
+	fetchesEach  = 50              // pipelined UID FETCH 1:8 BODY[] per never-reader: 400 MiB asked for
 	longLine     = 10 << 20        // the 10 MB line
 	literalSize  = 30 << 20        // announced, never sent (below the 64 MiB APPENDLIMIT)
 	holdFor      = 3 * time.Second // probing goes on this long once every bad client is in place
