@@ -1,20 +1,11 @@
 package main
 
 import (
-	"syscall"
 	"testing"
 	"time"
 
 	lin "github.com/myriad-mail/myriad/linearizability"
 )
-
-// cpuTime is the process's CPU time (user+system): the machines that run
-// this are shared, so wall time says little.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkSim reports simulated sessions per second of CPU (one seed per
 // iteration, 50 clients, default steps, all faults, porcupine check

@@ -66,7 +66,9 @@ type Options struct {
 	Bugs     Bugs
 	// Transcript receives the full transcript (nil: it is only hashed).
 	Transcript io.Writer
-	// CheckTimeout bounds the porcupine check; reaching it is a failure.
+	// CheckTimeout bounds the porcupine check's wall time; reaching it is
+	// a failure. It is a backstop: the check's effort is bounded
+	// deterministically by checkStepsPerOp.
 	CheckTimeout time.Duration
 	// SkipCheck skips the porcupine check (benchmarks of the simulation
 	// alone).
@@ -169,7 +171,7 @@ func run(opt Options) *world {
 		opt.Steps = defaultSteps
 	}
 	if opt.CheckTimeout <= 0 {
-		opt.CheckTimeout = 20 * time.Second
+		opt.CheckTimeout = defaultCheckTimeout
 	}
 	w := &world{opt: opt, hash: sha256.New()}
 	w.rng = rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x5851f42d4c957f2d))
@@ -680,12 +682,30 @@ func compareState(a, b *boxState) string {
 
 func (w *world) record(op porcupine.Operation) { w.history = append(w.history, op) }
 
+// The porcupine check's effort budget: model steps per operation, plus a
+// constant. With the simulator's point intervals a check is nearly a replay
+// (one step per operation; unknown outcomes add a few); more means porcupine
+// backtracks, and its time can explode with the next seed.
+const (
+	checkStepsPerOp = 4
+	checkStepsSlack = 20000
+)
+
 func (w *world) checkHistory() {
 	t0 := time.Now()
 	res, steps := lin.CheckCounted(w.history, w.opt.CheckTimeout)
 	w.res.Check = time.Since(t0)
 	w.res.CheckSteps = steps
 	if res == porcupine.Ok {
+		if budget := checkStepsPerOp*int64(len(w.history)) + checkStepsSlack; steps > budget {
+			// The deterministic form of a timeout: a search this much
+			// harder than a replay times out on a slower or busier
+			// machine; the history must get simpler, not the limit
+			// higher.
+			w.res.Kind = "linearizability"
+			w.res.Failure = fmt.Sprintf("porcupine needed %d model steps for %d operations (more than %d: the search backtracks; counted as a timeout)\n%s",
+				steps, len(w.history), budget, lin.PartitionTimes(w.history, w.opt.CheckTimeout))
+		}
 		return
 	}
 	ok, res2, info := lin.Check(w.history, w.opt.CheckTimeout)
