@@ -86,6 +86,43 @@ func TestGroupCommit(t *testing.T) {
 	if syncs >= writers*each {
 		t.Fatalf("no group commit: %d fsyncs for %d changes", syncs, writers*each)
 	}
+
+	// Concurrent APPENDs, with m/ and the log fsynced together (as OSFS
+	// gets; countFS hides it): every one is there, readable, and the
+	// group commits are shared.
+	s.syncPair = true
+	before, beforeDir := cfs.syncs.Load(), cfs.dirSyncs.Load()
+	const appenders, appends = 16, 5
+	for w := range appenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appends {
+				body := fmt.Sprintf("Subject: %d/%d\r\n\r\nx\r\n", w, i)
+				r, err := a.Append("INBOX", nil, 1, []byte(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				snap := mbox.Current()
+				if snap.Index(r.UID) < 0 {
+					t.Errorf("APPEND %d/%d: UID %d not visible after Append returned", w, i, r.UID)
+				}
+				if got, err := mbox.Store.Message(r.UID); err != nil || string(got) != body {
+					t.Errorf("APPEND %d/%d: Message(%d) = %q, %v", w, i, r.UID, got, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fileSyncs, dirSyncs := cfs.syncs.Load()-before, cfs.dirSyncs.Load()-beforeDir
+	t.Logf("%d APPENDs: %d file/log fsyncs, %d directory fsyncs", appenders*appends, fileSyncs, dirSyncs)
+	if mbox.Current().Len() != 64+appenders*appends {
+		t.Fatalf("%d messages, want %d", mbox.Current().Len(), 64+appenders*appends)
+	}
+	if fileSyncs+dirSyncs >= 3*appenders*appends {
+		t.Fatalf("no group commit for APPEND: %d fsyncs for %d APPENDs", fileSyncs+dirSyncs, appenders*appends)
+	}
 }
 
 func benchDir(b *testing.B) string {
