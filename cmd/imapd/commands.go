@@ -108,9 +108,23 @@ func cmdServe(args []string) int {
 		return fail(exConfig, "%v", err)
 	}
 	if err := server.Run(c, newLogger(&c), nil); err != nil {
-		return fail(exSoftware, "%v", err)
+		return fail(runCode(err), "%v", err)
 	}
 	return exOK
+}
+
+// runCode is the exit code for an error of server.Run: EX_CONFIG for what
+// the configuration must fix, EX_TEMPFAIL when another server holds the
+// data directory, EX_SOFTWARE otherwise.
+func runCode(err error) int {
+	var ce server.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		return exConfig
+	case errors.Is(err, datadir.ErrLocked):
+		return exTempFail
+	}
+	return exSoftware
 }
 
 // Demo: the data directory `make run` serves.
@@ -175,7 +189,7 @@ func cmdDemo(args []string) int {
 		fmt.Printf("Stop with Ctrl-C.\n")
 	})
 	if err != nil {
-		return fail(exSoftware, "%v", err)
+		return fail(runCode(err), "%v", err)
 	}
 	return exOK
 }

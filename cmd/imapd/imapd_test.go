@@ -596,9 +596,11 @@ func TestCheck(t *testing.T) {
 		t.Fatal("check without -repair modified the data directory")
 	}
 	s.Run(t, "", 1, "check", "-config", s.Config, "-repair", testUser)
-	// The server holds the data directory: check refuses to run.
+	// The server holds the data directory: check refuses to run, and so
+	// does a second server.
 	s.Start()
 	s.Run(t, "", exTempFail, "check", "-config", s.Config, testUser)
+	s.Run(t, "", exTempFail, "serve", "-config", s.Config)
 }
 
 // TestSIGTERMKeepsAcknowledgedAppends stops the server while sessions are
@@ -839,7 +841,7 @@ func TestAdminCommandsNeedNoTLS(t *testing.T) {
 	}
 	// serve, on the other hand, says what is missing.
 	_, errs, code, _ := testserver.RunBounded(30*time.Second, nil, "", testserver.Binary(), "serve", "-config", cfg, "-imap", "off")
-	if code == 0 || !strings.Contains(errs, "/nonexistent/cert.pem") {
+	if code != exConfig || !strings.Contains(errs, "/nonexistent/cert.pem") {
 		t.Errorf("serve with an unreadable certificate: exit %d, %q", code, errs)
 	}
 }

@@ -95,6 +95,12 @@ type Server struct {
 	Addrs map[string]net.Addr
 }
 
+// ConfigError is an error of New that the configuration must fix (an
+// unreadable certificate): `imapd serve` exits with EX_CONFIG for it.
+type ConfigError struct{ error }
+
+func (e ConfigError) Unwrap() error { return e.error }
+
 // New opens the store and binds every listener; Start serves.
 func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, Addrs: map[string]net.Addr{}}
@@ -115,7 +121,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	var tlsCfg *tls.Config
 	if cfg.TLS.Cert != "" {
 		if s.cert, err = tlsutil.Load(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
+			return nil, ConfigError{fmt.Errorf("tls: %w", err)}
 		}
 		tlsCfg = s.cert.Config()
 	}
