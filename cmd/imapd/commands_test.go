@@ -910,6 +910,24 @@ func commandSuite(t *testing.T, s *testserver.Server, mode testserver.Mode, user
 		if got := w.do("CHECK"); len(got) != 1 || !strings.HasPrefix(got[0], "OK ") {
 			t.Errorf("CHECK: %q", got)
 		}
+		// QRESYNC (RFC 7162 §3.2.5): a client that knew UIDs 1:3 at
+		// modseq 1 learns at SELECT that 1:2 are gone and what 3 is now.
+		st, err := c.Status("Jobs", &imap.StatusOptions{UIDValidity: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := dialWire(t, s, mode)
+		q.login(user)
+		q.do("ENABLE QRESYNC")
+		got := q.do(fmt.Sprintf("SELECT Jobs (QRESYNC (%d 1 1:3))", st.UIDValidity))
+		var vanished, fetched bool
+		for _, l := range got {
+			vanished = vanished || l == "* VANISHED (EARLIER) 1:2"
+			fetched = fetched || strings.HasPrefix(l, "* 1 FETCH (UID 3 ") && strings.Contains(l, "MODSEQ (")
+		}
+		if !vanished || !fetched || !strings.HasPrefix(got[len(got)-1], "OK [READ-WRITE]") {
+			t.Errorf("SELECT Jobs (QRESYNC (%d 1 1:3)): %q, want VANISHED (EARLIER) 1:2 and FETCH of UID 3", st.UIDValidity, got)
+		}
 	})
 	step("IDLE", func(t *testing.T) {
 		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
