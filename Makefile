@@ -1,5 +1,6 @@
 # Myriad — build, run and test targets. `make test` is what CI runs: lint,
-# every test (with the simulator's canaries) and every fuzz target for FUZZTIME.
+# every test (with the simulator's canaries), every fuzz target for FUZZTIME
+# and the simulator's 500 seeds (make sim).
 GO ?= go
 N ?= 1000000
 FUZZTIME ?= 10s
@@ -17,10 +18,7 @@ build:
 run: build
 	./bin/imapd demo -data ./data
 
-# `make sim` is not part of `make test` yet: the model still rejects some
-# seeds (sim/regressions.txt lists them, untriaged). `make unit` runs the
-# simulator's determinism, canary and regression-seed tests.
-test: lint unit fuzz
+test: lint unit fuzz sim
 
 unit:
 	$(GO) test -count=1 -timeout 15m ./...
