@@ -106,9 +106,44 @@ func (s *Session) list(cmd *Command) {
 			}
 		}
 	}
+	// RFC 3501 §6.3.9: when "foo/bar" is subscribed but "foo" is not, LSUB
+	// with a "%" that matches "foo" (and not "foo/bar") returns "foo" flagged
+	// \Noselect. Such a parent is listed once, where the first subscribed
+	// descendant that the pattern does not match comes (with "*" the
+	// descendant itself is listed, and the parent is not).
+	var lsubParents map[string]bool
+	if lsub {
+		subscribedNames := map[string]bool{}
+		for _, b := range boxes {
+			if b.Attrs&AttrSubscribed != 0 {
+				subscribedNames[b.Name] = true
+			}
+		}
+		lsubParents = map[string]bool{}
+		for _, b := range boxes {
+			if !subscribedNames[b.Name] {
+				continue
+			}
+			for i := 0; i < len(b.Name); i++ {
+				if b.Name[i] == '/' && !subscribedNames[b.Name[:i]] {
+					lsubParents[b.Name[:i]] = true
+				}
+			}
+		}
+	}
 	for _, b := range boxes {
 		attrs := b.Attrs
 		subscribed := attrs&AttrSubscribed != 0
+		if lsub && subscribed {
+			for i := 0; i < len(b.Name); i++ {
+				if p := b.Name[:i]; b.Name[i] == '/' && lsubParents[p] && matches(p) && !matches(b.Name) {
+					delete(lsubParents, p)
+					s.out = append(s.out, `* LSUB (\Noselect) "/" `...)
+					s.appendMailboxName(p)
+					s.out = append(s.out, "\r\n"...)
+				}
+			}
+		}
 		if lsub || sel&ListSelSubscribed != 0 {
 			if !subscribed && !childInfo[b.Name] {
 				continue

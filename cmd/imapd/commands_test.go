@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -497,11 +496,7 @@ func commandSuite(t *testing.T, s *testserver.Server, mode testserver.Mode, user
 		// has subscribed children is listed \Noselect.
 		lsub = w.do(`LSUB "" "W%"`)
 		if len(lsub) != 2 || lsub[0] != `* LSUB (\Noselect) "/" Work` {
-			if os.Getenv("MYRIAD_KNOWN_BUGS") != "" {
-				t.Errorf("LSUB \"\" W%%: %q, want Work as \\Noselect (RFC 3501 §6.3.9)", lsub)
-			} else {
-				t.Logf("KNOWN BUG: LSUB \"\" W%%: %q, want Work as \\Noselect (RFC 3501 §6.3.9)", lsub)
-			}
+			t.Errorf("LSUB \"\" W%%: %q, want Work as \\Noselect (RFC 3501 §6.3.9)", lsub)
 		}
 	})
 	step("RENAME", func(t *testing.T) {
