@@ -149,15 +149,22 @@ func TestHoldSessions(t *testing.T) {
 	if _, err := acct.Append("INBOX", nil, 0, []byte("Subject: x\r\n\r\ny\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	woken := 0
+	woken, recent := 0, 0
 	for i := 0; i < n; i += users {
 		if wakers[i].n > 0 {
 			out, _ = sessions[i].Wake(0, out[:0])
-			if string(out) != "* 1 EXISTS\r\n" {
+			switch string(out) {
+			case "* 1 EXISTS\r\n* 1 RECENT\r\n":
+				recent++ // the first session told claims \Recent
+			case "* 1 EXISTS\r\n* 0 RECENT\r\n":
+			default:
 				t.Fatalf("session %d: woken output %q", i, out)
 			}
 			woken++
 		}
+	}
+	if recent != 1 {
+		t.Fatalf("%d sessions saw the new message as recent, want 1", recent)
 	}
 	wakeAll := time.Since(start)
 	if want := (n + users - 1) / users; woken != want {

@@ -182,7 +182,7 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 	}
 	if addFlags {
 		sep()
-		s.appendFlags(m.Flags)
+		s.appendFlags(m.Flags, m.UID)
 	}
 	for i := range cmd.Items {
 		it := &cmd.Items[i]
@@ -191,7 +191,7 @@ func (s *Session) fetchOne(cmd *Command, t target, need fetchNeeds, addFlags boo
 			continue
 		case FetchFlags:
 			sep()
-			s.appendFlags(m.Flags)
+			s.appendFlags(m.Flags, m.UID)
 		case FetchInternalDate:
 			sep()
 			s.out = append(s.out, `INTERNALDATE "`...)

@@ -29,7 +29,11 @@ func (s *Session) selectMailbox(cmd *Command) {
 	}
 	snap := mbox.Current()
 	v := &view{mbox: mbox, snap: snap, known: snap.UIDNext, readOnly: cmd.Name == CmdExamine,
-		flagsSeen: snap.HighestModSeq, lastKeywords: uint16(len(snap.Keywords)), watchSlot: -1}
+		flagsSeen: snap.HighestModSeq, lastKeywords: uint16(len(snap.Keywords)), watchSlot: -1,
+		noRecent: s.rev2()}
+	// RFC 3501 §6.3.1: the messages this session is the first to be told
+	// of are \Recent for it (read-only: without taking them from others).
+	v.claimRecent(0, snap.UIDNext)
 	w := s.waker
 	if w == nil {
 		w = nopWaker{}
@@ -43,7 +47,7 @@ func (s *Session) selectMailbox(cmd *Command) {
 	s.out = AppendNumber(s.out, uint64(snap.Len()))
 	s.out = append(s.out, " EXISTS\r\n"...)
 	if !s.rev2() {
-		s.untagged("0 RECENT")
+		s.appendRecent()
 		snap.Each(0, func(i int, m *Message) bool {
 			if m.Flags&FlagSeen == 0 {
 				s.out = append(s.out, "* OK [UNSEEN "...)
@@ -214,6 +218,13 @@ func (s *Session) statusResponse(name string, st MailboxStatus, items StatusItem
 		item("MESSAGES", uint64(st.Messages))
 	}
 	if items&StatusRecent != 0 {
+		// RFC 3501 §6.3.10: the messages not yet claimed as \Recent by a
+		// read-write session; the floor lives in the shared Mailbox, so
+		// backends need not count them.
+		if mb, err := s.account.Open(name); err == nil {
+			st.Recent = mb.RecentCount()
+			s.account.Release(mb)
+		}
 		item("RECENT", uint64(st.Recent))
 	}
 	if items&StatusUIDNext != 0 {

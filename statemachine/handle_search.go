@@ -90,10 +90,12 @@ func (c *searchMsg) match(k *SearchKey) bool {
 		return m.Flags&FlagFlagged != 0
 	case SearchSeen:
 		return m.Flags&FlagSeen != 0
-	case SearchRecent, SearchNew:
-		return false // no message is \Recent (see Flags)
-	case SearchOld:
-		return true
+	case SearchRecent: // RFC 3501 §6.4.4
+		return v.isRecent(m.UID)
+	case SearchNew: // RECENT UNSEEN
+		return v.isRecent(m.UID) && m.Flags&FlagSeen == 0
+	case SearchOld: // NOT RECENT
+		return !v.isRecent(m.UID)
 	case SearchUnanswered:
 		return m.Flags&FlagAnswered == 0
 	case SearchUndeleted:

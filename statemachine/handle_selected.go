@@ -38,11 +38,14 @@ func (s *Session) sync(allowExpunge bool) {
 	}
 	if v.known < v.snap.UIDNext {
 		added := v.snap.Len() - v.knownLen()
+		v.claimRecent(v.known, v.snap.UIDNext)
 		v.known = v.snap.UIDNext
 		if added > 0 {
 			s.out = append(s.out, "* "...)
 			s.out = AppendNumber(s.out, uint64(v.count()))
 			s.out = append(s.out, " EXISTS\r\n"...)
+			// RFC 3501 §7.3.2: RECENT goes with a change of size.
+			s.appendRecent()
 		}
 	}
 	if int(v.lastKeywords) != len(v.snap.Keywords) {
@@ -86,7 +89,7 @@ func (s *Session) fetchFlagsResponse(seq uint32, m *Message) {
 	s.out = append(s.out, " FETCH (UID "...)
 	s.out = AppendNumber(s.out, uint64(m.UID))
 	s.out = append(s.out, ' ')
-	s.appendFlags(m.Flags)
+	s.appendFlags(m.Flags, m.UID)
 	if s.condstore() {
 		s.out = append(s.out, " MODSEQ ("...)
 		s.out = AppendNumber(s.out, m.ModSeq)
@@ -110,8 +113,9 @@ func (s *Session) fetchModSeqResponse(seq uint32, m *Message) {
 	s.out = append(s.out, "))\r\n"...)
 }
 
-// appendFlags appends "FLAGS (...)".
-func (s *Session) appendFlags(f Flags) {
+// appendFlags appends "FLAGS (...)" for message u with flags f, \Recent
+// included when u is recent in this session (RFC 3501 §2.3.2).
+func (s *Session) appendFlags(f Flags, u UID) {
 	s.out = append(s.out, "FLAGS ("...)
 	first := true
 	for _, sf := range systemFlagNames {
@@ -122,6 +126,13 @@ func (s *Session) appendFlags(f Flags) {
 			first = false
 			s.out = append(s.out, sf.name...)
 		}
+	}
+	if s.view.isRecent(u) {
+		if !first {
+			s.out = append(s.out, ' ')
+		}
+		first = false
+		s.out = append(s.out, `\Recent`...)
 	}
 	kw := s.view.snap.Keywords
 	for i := 0; i < len(kw); i++ {

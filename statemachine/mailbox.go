@@ -16,9 +16,9 @@ type SeqNum uint32
 // as bits KeywordBase+i for the i-th name of Snapshot.Keywords.
 type Flags uint64
 
-// System flags (RFC 9051 §2.3.2). \Recent is not stored: Myriad reports no
-// message as recent (allowed by RFC 3501 §2.3.2 for a server that does not
-// track it; IMAP4rev2 removed it).
+// System flags (RFC 9051 §2.3.2). \Recent is not stored with a message: it
+// is a property of a session (RFC 3501 §2.3.2), tracked by Mailbox's recent
+// floor and each view's claim (recent.go).
 const (
 	FlagSeen Flags = 1 << iota
 	FlagAnswered
@@ -395,6 +395,10 @@ type Mailbox struct {
 	// for QRESYNC VANISHED (EARLIER); guarded by mu.
 	expunged expungeLog
 
+	// recentFloor: messages with UID >= recentFloor have not been claimed
+	// as \Recent by any read-write session yet (recent.go).
+	recentFloor atomic.Uint32
+
 	mu       sync.Mutex
 	watchers []watcher
 }
@@ -408,6 +412,11 @@ type Mailbox struct {
 func NewMailbox(name string, store MailboxStore, snap *Snapshot) *Mailbox {
 	m := &Mailbox{Name: name, Store: store}
 	m.cur.Store(snap)
+	// Which messages earlier sessions were told of is not known (the
+	// floor is not persisted): RFC 3501 §2.3.2 says such messages SHOULD
+	// be considered recent. A backend that remembers the floor restores
+	// it with SetRecentFloor.
+	m.recentFloor.Store(1)
 	// Expunges before this moment are unknown until the backend says
 	// otherwise with RecordExpunged.
 	m.expunged.floor = snap.HighestModSeq

@@ -20,16 +20,23 @@ import "sort"
 type view struct {
 	mbox      *Mailbox
 	snap      *Snapshot
-	known     UID   // client knows messages of snap with UID < known
 	pend      []UID // expunged, still numbered by the client; ascending
 	pendFlags []UID // flags changed since last told; ascending, deduplicated
-	flagsLost bool  // pendFlags overflowed: report every message with ModSeq > flagsSeen
+	searchRes []UID // RFC 5182 saved search result ($)
 	flagsSeen uint64
-	readOnly  bool
+	// recentOld: older claims not contiguous with [recentLo, recentHi);
+	// nil unless claims interleaved with another session's (recent.go).
+	recentOld *[]uidRange
+	known     UID // client knows messages of snap with UID < known
 	watchSlot int32
+	// recentLo, recentHi: the UIDs [lo, hi) that are \Recent in this
+	// session (recent.go).
+	recentLo, recentHi UID
 	// lastKeywords is the keyword count the client was sent in FLAGS.
 	lastKeywords uint16
-	searchRes    []UID // RFC 5182 saved search result ($)
+	flagsLost    bool // pendFlags overflowed: report every message with ModSeq > flagsSeen
+	readOnly     bool
+	noRecent     bool // IMAP4rev2 session: no \Recent (RFC 9051 removed it)
 }
 
 // maxPendFlags bounds pendFlags; past it the view falls back to a modseq scan.
