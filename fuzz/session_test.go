@@ -568,11 +568,16 @@ func (m *seqModel) forgetFlags() {
 	}
 }
 
-// flagKey renders a set of flag names as the model stores them.
+// flagKey renders a set of flag names as the model stores them. \Recent is
+// left out: it belongs to the session, not to the stored message (RFC 3501
+// §2.3.2; statemachine's recent tests check it).
 func flagKey(names []string) string {
-	l := make([]string, len(names))
-	for i, n := range names {
-		l[i] = strings.ToLower(n)
+	l := make([]string, 0, len(names))
+	for _, n := range names {
+		if strings.EqualFold(n, `\Recent`) {
+			continue
+		}
+		l = append(l, strings.ToLower(n))
 	}
 	sort.Strings(l)
 	return strings.Join(l, " ")
