@@ -22,4 +22,12 @@ const (
 	// read nothing from the client meanwhile. This bounds what one step of
 	// pipelined commands can queue for a client that does not read.
 	EffMoreInput
+	// EffLiteral (only with Config.GateLiterals): a literal of
+	// Session.LiteralWait() bytes was announced and the session stopped
+	// before admitting it — before the "+" continuation of a synchronizing
+	// literal, before reading the bytes of a non-synchronizing one. Once
+	// the I/O layer has room for those bytes, it calls Receive again (with
+	// no new bytes); it reads nothing from the client meanwhile. The bytes
+	// stay buffered until Session.Assembling() turns false.
+	EffLiteral
 )

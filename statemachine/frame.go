@@ -23,6 +23,10 @@ type Limits struct {
 	MaxNonSyncLiteral int64 // the largest non-synchronizing literal {n+}: 4096 under LITERAL-, MaxLiteral under LITERAL+
 	MaxCommand        int64 // all bytes of one command, literals included
 	MaxLiterals       int   // how many literals one command may hold
+	// ReportNonSync: Next returns FrameNonSync when a non-synchronizing
+	// literal is announced (for an I/O layer that admits literal bytes
+	// against a budget, Config.GateLiterals); otherwise it reads on.
+	ReportNonSync bool
 }
 
 // DefaultLimits is used for a nil *Limits and for each zero field of one.
@@ -73,9 +77,13 @@ const (
 	// rest of a too long line (answered by one FrameBad) is skipped, so
 	// that such a line is never buffered.
 	FrameSkip
+	// FrameNonSync: a non-synchronizing literal of Size bytes was announced
+	// (only with Limits.ReportNonSync); its bytes follow without a
+	// continuation. N is 0: call again to read on.
+	FrameNonSync
 )
 
-var frameKindNames = [...]string{"NeedMore", "Command", "Continue", "LiteralTooBig", "Bad", "Fatal", "Line", "Skip"}
+var frameKindNames = [...]string{"NeedMore", "Command", "Continue", "LiteralTooBig", "Bad", "Fatal", "Line", "Skip", "NonSync"}
 
 // String names the kind, for tests and logs.
 func (k FrameKind) String() string {
@@ -230,6 +238,9 @@ func (f *Framer) Next(buf []byte, lim *Limits) Frame {
 			}
 			f.pos, f.line = start+size, start+size
 			f.lit, f.num, f.fl = litNone, 0, 0
+			if l.ReportNonSync && size > 0 {
+				return Frame{Kind: FrameNonSync, Size: size}
+			}
 			continue
 		}
 		if over || size > l.MaxLiteral || size > l.MaxCommand-start {

@@ -65,6 +65,10 @@ type Config struct {
 	// session keeps the remaining pipelined commands for the next step
 	// (EffMoreInput). One response may still exceed it (a large body).
 	MaxStepOutput int
+	// GateLiterals: stop at each literal announcement with EffLiteral and
+	// admit it on the next Receive, so the I/O layer can hold a budget of
+	// buffered literal bytes across connections (set before Init).
+	GateLiterals bool
 	// Timeouts in seconds (RFC 9051 §5.4: at least 30 minutes once
 	// authenticated).
 	UnauthTimeout, AutoLogout, IdleTimeout int64
@@ -152,6 +156,7 @@ func (c *Config) caps(tls bool, state State) string {
 // fields and before sharing the Config between goroutines.
 func (c *Config) Init() *Config {
 	c.capsAuth = ""
+	c.Limits.ReportNonSync = c.GateLiterals
 	c.caps(false, 0)
 	return c
 }
@@ -167,8 +172,9 @@ type Session struct {
 	account Account
 	view    *view
 
-	in     []byte // bytes of an incomplete command; nil when none
-	framer Framer
+	in      []byte // bytes of an incomplete command; nil when none
+	framer  Framer
+	litWait int64 // EffLiteral: size of the literal waiting for admission (< 0: non-synchronizing)
 
 	state   State
 	mode    mode
@@ -221,6 +227,13 @@ func (s *Session) Receive(now int64, in []byte, out []byte) ([]byte, Effect) {
 		out = s.out
 		s.out = nil
 		return out, 0
+	}
+	if s.litWait != 0 {
+		// Config.GateLiterals: the I/O layer admitted the literal.
+		if s.litWait > 0 {
+			s.out = append(s.out, "+ Ready for literal data\r\n"...)
+		}
+		s.litWait = 0
 	}
 	data := in
 	fromBuf := false
@@ -283,8 +296,18 @@ loop:
 			cmd.Reset()
 			commandPool.Put(cmd)
 		case FrameContinue:
-			s.out = append(s.out, "+ Ready for literal data\r\n"...)
 			pos += fr.N
+			if s.cfg.GateLiterals && fr.Size > 0 {
+				s.litWait = fr.Size
+				eff |= EffLiteral
+				break loop
+			}
+			s.out = append(s.out, "+ Ready for literal data\r\n"...)
+		case FrameNonSync:
+			pos += fr.N
+			s.litWait = -fr.Size
+			eff |= EffLiteral
+			break loop
 		case FrameLiteralTooBig:
 			pos += fr.N
 			s.tagged(fr.Tag, "NO", "[TOOBIG] Literal exceeds the APPENDLIMIT of "+strconv.FormatInt(lim.MaxLiteral, 10)+" bytes")
@@ -321,6 +344,19 @@ loop:
 	s.out = nil
 	return out, eff
 }
+
+// LiteralWait returns the size of the literal an EffLiteral step stopped
+// at (Config.GateLiterals), 0 if none.
+func (s *Session) LiteralWait() int64 {
+	if s.litWait < 0 {
+		return -s.litWait
+	}
+	return s.litWait
+}
+
+// Assembling reports whether part of a command is buffered: literals
+// admitted after EffLiteral are held until it turns false.
+func (s *Session) Assembling() bool { return s.framer != Framer{} }
 
 // report tells Config.OnCommand how the command whose responses start at
 // s.out[start:] ended: the status word of the last (tagged) line.
