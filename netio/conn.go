@@ -24,6 +24,8 @@ const (
 	fMore                         // the session holds unanswered commands (EffMoreInput): step it again once output is flushed, read nothing meanwhile
 	fBye                          // the session said goodbye at shutdown: half-close once flushed (see halfClose)
 	fHalfShut                     // write side shut down; input is read and discarded until EOF or byeDrain
+	fLitRes                       // holds (or waits for) literal budget (Config.MaxLiteralBuffer)
+	fLitWait                      // waits for literal budget: read nothing, step nothing until sigLit
 )
 
 // Cross-goroutine signal bits (conn.sig).
@@ -33,6 +35,7 @@ const (
 	sigHsOut                     // handshake goroutine wrote output
 	sigHsDone                    // handshake goroutine finished
 	sigDead                      // closed: Wake is a no-op
+	sigLit                       // its literal budget was granted
 )
 
 // conn is one connection: 112 bytes, plus the session. It is also the

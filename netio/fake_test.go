@@ -24,6 +24,8 @@ import (
 //	TIMEOUT <s>     -> sets Timeout, EffTimerChanged
 //	SLEEP <ms>      -> sleeps in Receive (a slow storage call), then "SLEPT"
 //	WATCH           -> watches the hub's mailbox (unwatched on Close), "OK watching"
+//	LIT <n>         -> a literal of n bytes (EffLiteral, LiteralGate); once
+//	                   admitted "+ go", then n bytes are taken, "OK lit <n>"
 type fakeSession struct {
 	slot     int32
 	watching bool
@@ -36,6 +38,9 @@ type fakeSession struct {
 	wakes    int
 	timeout  int64
 	lenNext  bool
+	litWait  int64 // LIT announced, not yet admitted
+	litLeft  int64 // literal bytes still to take
+	litSize  int64
 	inRecv   atomic.Int32
 	closed   atomic.Bool
 	h        *fakeHub
@@ -90,7 +95,20 @@ func (s *fakeSession) Receive(now int64, in []byte, out []byte) ([]byte, statema
 		s.partial = append(s.partial, in...)
 		data = s.partial
 	}
+	if s.litWait > 0 {
+		out = append(out, "+ go\r\n"...)
+		s.litLeft, s.litSize, s.litWait = s.litWait, s.litWait, 0
+	}
 	for {
+		if s.litLeft > 0 {
+			k := min(int64(len(data)), s.litLeft)
+			data = data[k:]
+			s.litLeft -= k
+			if s.litLeft > 0 {
+				break
+			}
+			out = fmt.Appendf(out, "OK lit %d\r\n", s.litSize)
+		}
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			break
@@ -105,6 +123,9 @@ func (s *fakeSession) Receive(now int64, in []byte, out []byte) ([]byte, statema
 		}
 		if e&statemachine.EffClose != 0 {
 			data = nil
+			break
+		}
+		if e&statemachine.EffLiteral != 0 {
 			break
 		}
 	}
@@ -139,6 +160,9 @@ func (s *fakeSession) line(line, out []byte) ([]byte, statemachine.Effect) {
 	case "TIMEOUT":
 		s.timeout, _ = strconv.ParseInt(string(arg), 10, 64)
 		return append(out, "OK timeout\r\n"...), statemachine.EffTimerChanged
+	case "LIT":
+		s.litWait, _ = strconv.ParseInt(string(arg), 10, 64)
+		return out, statemachine.EffLiteral
 	case "WATCH":
 		s.h.mbox.Watch(s.w, &s.slot)
 		s.watching = true
@@ -167,6 +191,9 @@ func (s *fakeSession) Wake(now int64, out []byte) ([]byte, statemachine.Effect) 
 func (s *fakeSession) Tick(now int64, out []byte) ([]byte, statemachine.Effect) {
 	return append(out, "* BYE Autologout\r\n"...), statemachine.EffClose
 }
+
+func (s *fakeSession) LiteralWait() int64 { return s.litWait }
+func (s *fakeSession) Assembling() bool   { return s.litWait > 0 || s.litLeft > 0 }
 
 func (s *fakeSession) Timeout() int64 { return s.timeout }
 func (s *fakeSession) TLSReady()      { s.tls = true }

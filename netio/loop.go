@@ -43,8 +43,8 @@ type loop struct {
 	trim    []*conn // TLS connections whose tls.Conn buffers to drop once idle
 	trimAt  int64
 	relAt   int64   // loop 0: when releaseCheck last ran
-	relSeen uint64  // loop 0: handshakes (all loops) at that time
-	relDone uint64  // loop 0: handshakes at the last release
+	relSeen uint64  // loop 0: accepts and finished handshakes (all loops) at that time
+	relDone uint64  // loop 0: accepts (all loops) at the last release
 	hsRun   int     // handshake goroutines running
 	hsWait  []*conn // ClientHello in, waiting for a handshake goroutine
 	hsHead  int
@@ -328,6 +328,9 @@ func (l *loop) signalled(c *conn) {
 	if bits&sigHsDone != 0 {
 		l.hsDone(c)
 	}
+	if bits&sigLit != 0 {
+		l.litGranted(c)
+	}
 	if bits&sigWake != 0 && c.f&fClosed == 0 {
 		l.Wakeups.Add(1)
 		if c.f&(fBusy|fHandshake|fStartTLS) != 0 || c.f&fStarted == 0 {
@@ -343,7 +346,7 @@ func (l *loop) readIfIdle(c *conn) {
 		l.discard(c)
 		return
 	}
-	if c.f&fReadable != 0 && c.f&(fBusy|fClosed|fDraining|fStartTLS|fEOF|fMore) == 0 {
+	if c.f&fReadable != 0 && c.f&(fBusy|fClosed|fDraining|fStartTLS|fEOF|fMore|fLitWait) == 0 {
 		l.read(c)
 	}
 }
@@ -439,6 +442,7 @@ func (l *loop) finish(j job) {
 		return
 	}
 	l.emitRaw(c, j.out, true, j.encrypted)
+	l.litAfterStep(c, j.eff)
 	l.effects(c, j.eff)
 	l.after(c)
 }
@@ -496,6 +500,8 @@ func (l *loop) after(c *conn) {
 	case c.f&fWake != 0:
 		c.f &^= fWake
 		l.step(c, stepWake)
+	case c.f&fLitWait != 0:
+		// waits for literal budget; litGranted comes back here
 	case c.f&fTLSMore != 0:
 		if !l.tlsDecode(c) {
 			l.readIfIdle(c)
@@ -649,6 +655,9 @@ func (l *loop) effects(c *conn, eff statemachine.Effect) {
 	if eff&statemachine.EffMoreInput != 0 {
 		c.f |= fMore
 	}
+	if eff&statemachine.EffLiteral != 0 {
+		l.literal(c)
+	}
 	if eff&statemachine.EffClose != 0 {
 		l.drainClose(c)
 	}
@@ -794,6 +803,10 @@ func (l *loop) finalize(c *conn) {
 		}
 		c.tls.release(l)
 		c.tls = nil
+	}
+	if c.f&fLitRes != 0 {
+		c.f &^= fLitRes | fLitWait
+		l.s.lits.release(c)
 	}
 	l.s.table.set(int(c.fd), nil)
 	unix.Close(int(c.fd))

@@ -22,6 +22,7 @@ type Server struct {
 	table   fdTable
 	workers workers
 	addrs   []net.Addr
+	lits    litBudget
 
 	started  atomic.Bool
 	running  atomic.Bool // the loops run
@@ -65,6 +66,9 @@ func NewServer(cfg Config, f Factory) (*Server, error) {
 	if cfg.ReleaseAfter == 0 {
 		cfg.ReleaseAfter = 1000
 	}
+	if cfg.MaxLiteralBuffer == 0 {
+		cfg.MaxLiteralBuffer = DefaultMaxLiteralBuffer
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return time.Now().Unix() }
 	}
@@ -77,6 +81,8 @@ func NewServer(cfg Config, f Factory) (*Server, error) {
 		size = 1 << 30
 	}
 	s := &Server{cfg: cfg, factory: f, table: newFDTable(size), done: make(chan struct{})}
+	s.lits.free = cfg.MaxLiteralBuffer
+	s.lits.held = make(map[*conn]int64)
 	for i := 0; i < cfg.Loops; i++ {
 		l, err := newLoop(s, i)
 		if err != nil {

@@ -73,18 +73,32 @@ type Config struct {
 	// MaxDrain is how many queued wake-ups and step completions a loop
 	// handles per turn before polling again (default 1024).
 	MaxDrain int
-	// ReleaseAfter: once this many TLS handshakes have finished since the
-	// last release, the first second in which none finishes returns the
+	// ReleaseAfter: once this many sessions have been set up (connections
+	// accepted, plaintext or TLS) since the last release, the first second
+	// in which none is accepted and no TLS handshake finishes returns the
 	// heap's free memory to the OS (debug.FreeOSMemory, on a goroutine of
-	// its own), so the garbage of a burst of handshakes (key exchange,
-	// signatures, certificates: many times what the sessions keep) does
-	// not stay resident while the sessions idle. Default 1000; negative:
-	// never.
+	// its own), so the garbage of a burst of session setups (TLS key
+	// exchange and signatures; LOGIN, SELECT: many times what the sessions
+	// keep) does not stay resident while the sessions idle. Default 1000;
+	// negative: never.
 	ReleaseAfter int
+	// MaxLiteralBuffer bounds, server-wide, the bytes of literals being
+	// assembled by sessions that implement LiteralGate (default
+	// DefaultMaxLiteralBuffer; negative: no bound). A literal is reserved
+	// whole when announced, before its "+" continuation is sent or its
+	// non-synchronizing bytes are read; a connection whose literal does not
+	// fit waits (nothing is read from it) until reservations are released:
+	// when the command is assembled or the connection closes. A literal
+	// larger than the whole budget closes the connection: a session's
+	// literal limit (APPENDLIMIT) should not exceed it.
+	MaxLiteralBuffer int64
 	// Clock returns Unix seconds (default time.Now().Unix()); tests replace
 	// it to drive the timer wheel.
 	Clock func() int64
 }
+
+// DefaultMaxLiteralBuffer is Config.MaxLiteralBuffer's default: 1 GiB.
+const DefaultMaxLiteralBuffer = 1 << 30
 
 // Errors.
 var (

@@ -309,25 +309,30 @@ func (l *loop) sweepTrim() {
 }
 
 // releaseCheck (loop 0, once a second) returns the heap's free memory to
-// the OS once Config.ReleaseAfter handshakes have finished since the last
-// release and none finished during the last second: a burst of TLS logins
-// leaves garbage many times the size of what its sessions keep, and with
-// the collector's default pacing (the heap may grow to twice what is live)
-// the process would hold those pages while the sessions idle.
+// the OS once Config.ReleaseAfter sessions have been set up (connections
+// accepted, plaintext or TLS) since the last release and a second passed
+// in which none was accepted and no TLS handshake finished. A burst of
+// session setups leaves garbage many times the size of what its sessions
+// keep — for TLS the key exchange and signature, for every session the
+// LOGIN, the SELECT and the parsing around them — and with the
+// collector's default pacing (the heap may grow to twice what is live) the
+// process would hold those pages while the sessions idle.
 func (l *loop) releaseCheck() {
 	l.relAt = l.now
 	n := l.s.cfg.ReleaseAfter
 	if n < 0 {
 		return
 	}
-	var hs uint64
+	var acc, act uint64
 	for _, o := range l.s.loops {
-		hs += o.TLSHandshakes.Load() + o.TLSFailures.Load()
+		a := o.Accepted.Load()
+		acc += a
+		act += a + o.TLSHandshakes.Load() + o.TLSFailures.Load()
 	}
-	quiet := hs == l.relSeen
-	l.relSeen = hs
-	if quiet && hs-l.relDone >= uint64(n) {
-		l.relDone = hs
+	quiet := act == l.relSeen
+	l.relSeen = act
+	if quiet && acc-l.relDone >= uint64(n) {
+		l.relDone = acc
 		l.Releases.Add(1)
 		go debug.FreeOSMemory()
 	}
