@@ -25,6 +25,16 @@ type account struct {
 	subs     []string            // ascending
 	open     map[uint32]*mailbox // held or idle
 	idle     []*mailbox          // open, held by nobody; oldest first
+	// floors keeps the \Recent floor (statemachine/recent.go) of each
+	// closed mailbox, so a reopen does not make its messages recent again;
+	// not persisted: after a restart every message is recent once.
+	floors map[uint32]recentFloor
+}
+
+// recentFloor is a closed mailbox's \Recent floor, valid for its UIDVALIDITY.
+type recentFloor struct {
+	uidv  uint32
+	floor statemachine.UID
 }
 
 // mboxEntry is one mailbox of the mailbox list.
@@ -661,6 +671,9 @@ func (a *account) acquire(name string) (*mailbox, error) {
 		return nil, err
 	}
 	mb.live = statemachine.NewMailbox(e.name, mb, mb.head)
+	if f, ok := a.floors[e.id]; ok && f.uidv == mb.head.UIDValidity {
+		mb.live.SetRecentFloor(f.floor)
+	}
 	// QRESYNC: the expunges the logs remember, and from which modseq on.
 	for _, x := range mb.rec.expunges {
 		mb.live.RecordExpunged(x.uids, x.modseq, mb.rec.floor)
@@ -696,6 +709,11 @@ func (a *account) release(mb *mailbox) {
 	if a.open[mb.id] == mb {
 		delete(a.open, mb.id)
 	}
+	if a.floors == nil {
+		a.floors = map[uint32]recentFloor{}
+	}
+	cur := mb.live.Current()
+	a.floors[mb.id] = recentFloor{cur.UIDValidity, mb.live.RecentFloor()}
 	mb.close()
 }
 
