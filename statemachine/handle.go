@@ -259,6 +259,9 @@ func (s *Session) enable(cmd *Command) {
 			// IMAP4rev2 contains everything of UTF8=ACCEPT).
 			bit = enIMAP4rev2
 			s.enabled |= enUTF8
+			if s.view != nil {
+				s.view.noRecent = true // RFC 9051 has no \Recent
+			}
 		case asciiEqualFold(c, "CONDSTORE"):
 			bit = enCondStore
 		case asciiEqualFold(c, "QRESYNC"):

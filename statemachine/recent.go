@@ -92,6 +92,9 @@ func (v *view) claimRecent(from, hi UID) {
 
 // isRecent reports whether u is \Recent in this session.
 func (v *view) isRecent(u UID) bool {
+	if v.noRecent {
+		return false
+	}
 	if u >= v.recentLo && u < v.recentHi {
 		return true
 	}
