@@ -92,6 +92,11 @@ type Limits struct {
 	MaxOutputBytes int `toml:"max_output_bytes"`
 	// LMTPMaxRecipients bounds RCPT TO per LMTP transaction.
 	LMTPMaxRecipients int `toml:"lmtp_max_recipients"`
+	// MaxLiteralBufferBytes bounds, server-wide, the bytes of literals
+	// (APPEND bodies) held in memory while their commands arrive; a client
+	// whose literal does not fit waits for its continuation. APPENDLIMIT is
+	// at most this.
+	MaxLiteralBufferBytes int64 `toml:"max_literal_buffer_bytes"`
 }
 
 // Network tunes the event loops.
@@ -104,6 +109,9 @@ type Network struct {
 	MaxHandshakes int `toml:"max_handshakes"`
 	// HandshakeTimeout bounds a TLS handshake, waiting included.
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// ReleaseAfter: after this many new connections, the first second
+	// without one returns free heap memory to the OS (negative: never).
+	ReleaseAfter int `toml:"release_after"`
 }
 
 // Log configures log/slog.
@@ -165,8 +173,10 @@ func Default() Config {
 			IdleTimeout:       Duration{30 * time.Minute},
 			MaxOutputBytes:    4 << 20,
 			LMTPMaxRecipients: 100,
+
+			MaxLiteralBufferBytes: 1 << 30,
 		},
-		Network:         Network{HandshakeTimeout: Duration{30 * time.Second}},
+		Network:         Network{HandshakeTimeout: Duration{30 * time.Second}, ReleaseAfter: 1000},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration{30 * time.Second},
 	}
@@ -261,7 +271,7 @@ func (c *Config) Check() error {
 	if c.DataDir == "" {
 		return errors.New("config: data_dir is empty")
 	}
-	if c.Limits.MaxMessageBytes <= 0 || c.Limits.MaxLineBytes <= 0 {
+	if c.Limits.MaxMessageBytes <= 0 || c.Limits.MaxLineBytes <= 0 || c.Limits.MaxLiteralBufferBytes <= 0 {
 		return errors.New("config: limits must be positive")
 	}
 	switch c.Storage.Fsync {

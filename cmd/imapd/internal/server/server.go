@@ -129,9 +129,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s.smcfg = statemachine.NewConfig()
 	lim := &s.smcfg.Limits
 	lim.MaxLine = cfg.Limits.MaxLineBytes
-	lim.MaxLiteral = cfg.Limits.MaxMessageBytes
-	lim.MaxNonSyncLiteral = cfg.Limits.MaxMessageBytes
-	lim.MaxCommand = cfg.Limits.MaxMessageBytes + int64(cfg.Limits.MaxLineBytes) + 1<<20
+	// A literal larger than the server-wide literal budget could never be
+	// admitted (netio.Config.MaxLiteralBuffer): APPENDLIMIT is at most the
+	// budget, so such a literal gets [TOOBIG] instead.
+	maxLit := min(cfg.Limits.MaxMessageBytes, cfg.Limits.MaxLiteralBufferBytes)
+	lim.MaxLiteral = maxLit
+	lim.MaxNonSyncLiteral = maxLit
+	lim.MaxCommand = maxLit + int64(cfg.Limits.MaxLineBytes) + 1<<20
+	s.smcfg.GateLiterals = true
 	s.smcfg.TLSAvailable = tlsCfg != nil
 	s.smcfg.AllowPlaintextAuth = cfg.Auth.InsecureAuth
 	s.smcfg.ServerName = "Myriad " + cfg.HostnameOrDefault()
@@ -167,6 +172,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		TLS:              tlsCfg,
 		MaxHandshakes:    cfg.Network.MaxHandshakes,
 		HandshakeTimeout: seconds(cfg.Network.HandshakeTimeout),
+		ReleaseAfter:     cfg.Network.ReleaseAfter,
+		MaxLiteralBuffer: cfg.Limits.MaxLiteralBufferBytes,
 	}, s.newSession)
 	if err != nil {
 		return nil, fmt.Errorf("event loops: %w", err)

@@ -139,6 +139,10 @@ func (s *session) Tick(now int64, out []byte) ([]byte, statemachine.Effect) {
 
 func (s *session) Timeout() int64 { return s.sm.Timeout() }
 
+// LiteralWait and Assembling implement netio.LiteralGate.
+func (s *session) LiteralWait() int64 { return s.sm.LiteralWait() }
+func (s *session) Assembling() bool   { return s.sm.Assembling() }
+
 func (s *session) TLSReady() {
 	s.sm.TLSReady()
 	s.tls = true
@@ -163,4 +167,7 @@ func (s *session) Close() {
 	}
 }
 
-var _ netio.Session = (*session)(nil)
+var (
+	_ netio.Session     = (*session)(nil)
+	_ netio.LiteralGate = (*session)(nil)
+)
