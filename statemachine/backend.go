@@ -73,15 +73,13 @@ type MailboxInfo struct {
 
 // MailboxStatus is what STATUS reports.
 type MailboxStatus struct {
-	Messages    uint32
-	UIDNext     UID
-	UIDValidity uint32
-	Unseen      uint32
-	Deleted     uint32
-	Size        uint64
-	// Recent is filled in by the session from the Mailbox's recent floor
-	// (recent.go); a backend leaves it 0.
-	Recent        uint32
+	Messages      uint32
+	UIDNext       UID
+	UIDValidity   uint32
+	Unseen        uint32
+	Deleted       uint32
+	Size          uint64
+	Recent        uint32 // filled in by the session from the recent floor (recent.go); backends leave it 0
 	HighestModSeq uint64
 }
 
