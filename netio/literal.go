@@ -35,19 +35,30 @@ type litWaiter struct {
 	n int64
 }
 
-// reserve admits n bytes for c now (true), or queues c (false): it is
-// then signalled (sigLit) once the bytes are reserved for it.
-func (b *litBudget) reserve(c *conn, n int64) bool {
+// reserve admits n bytes for c now (litAdmitted), or queues c
+// (litQueued: it is signalled with sigLit once the bytes are reserved for
+// it), or refuses (litNever: what c holds plus n exceeds the whole budget
+// total, so waiting could not end).
+func (b *litBudget) reserve(c *conn, n, total int64) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.held[c]+n > total {
+		return litNever
+	}
 	if len(b.waiters) == 0 && n <= b.free {
 		b.free -= n
 		b.held[c] += n
-		return true
+		return litAdmitted
 	}
 	b.waiters = append(b.waiters, litWaiter{c, n})
-	return false
+	return litQueued
 }
+
+const (
+	litAdmitted = iota
+	litQueued
+	litNever
+)
 
 // release gives back everything c holds and, if c is queued, its place;
 // waiters that now fit are granted and signalled.
@@ -103,18 +114,17 @@ func (l *loop) literal(c *conn) {
 		c.f |= fMore // no budget: admit at once
 		return
 	}
-	if n > l.s.cfg.MaxLiteralBuffer {
-		// Never fits: the session's literal limit should be at most
-		// the budget (imapd sets APPENDLIMIT to it); refuse by closing.
+	switch l.s.lits.reserve(c, n, l.s.cfg.MaxLiteralBuffer) {
+	case litAdmitted:
+		c.f |= fLitRes | fMore // step again once output is flushed (after, flush)
+	case litQueued:
+		c.f |= fLitRes | fLitWait
+	default:
+		// Never fits: the session's literal limits should keep a
+		// command's literals within the budget (imapd caps APPENDLIMIT
+		// and the command size by it); refuse by closing.
 		l.markClose(c)
-		return
 	}
-	c.f |= fLitRes
-	if l.s.lits.reserve(c, n) {
-		c.f |= fMore // step again once output is flushed (after / flush)
-		return
-	}
-	c.f |= fLitWait
 }
 
 // litGranted runs on c's loop when a queued reservation was granted.

@@ -32,7 +32,7 @@ func TestLiteralBudget(t *testing.T) {
 	waitFor(t, "a's reservation", func() bool { return ts.srv.literalHeld() == 600 })
 	b.send("LIT 600\r\n")
 	b.noLine(300 * time.Millisecond) // 600 + 600 > 1000: b waits
-	b.send("PING\r\n")                // not read while b waits
+	b.send("PING\r\n")               // not read while b waits
 	b.noLine(200 * time.Millisecond)
 
 	a.send(strings.Repeat("x", 600))
