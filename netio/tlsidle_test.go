@@ -87,3 +87,19 @@ func TestReleaseAfterHandshakes(t *testing.T) {
 		t.Fatalf("released %d times, want 1 (no handshakes since)", n)
 	}
 }
+
+// TestReleaseAfterPlaintext: plaintext connections count too (a burst of
+// plaintext LOGINs and SELECTs leaves its garbage as handshakes do).
+func TestReleaseAfterPlaintext(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.ReleaseAfter = 3 })
+	second := func() {
+		ts.clock.Add(1)
+		time.Sleep(1200 * time.Millisecond) // loop 0 wakes once a second
+	}
+	for range 3 {
+		ts.dial(t).greeting(false)
+	}
+	second() // loop 0 sees the third connection
+	second() // a quiet second
+	waitFor(t, "release", func() bool { return ts.srv.Stats().Releases == 1 })
+}
