@@ -39,6 +39,8 @@ const (
 	modeAuth         // waiting for an AUTHENTICATE continuation line
 	modeTLS          // STARTTLS accepted; input is ignored until TLSReady
 	modeClosed
+	modeLitSync    // Config.GateLiterals: stopped before the "+" of a literal (EffLiteral)
+	modeLitNonSync // Config.GateLiterals: stopped before the bytes of a {n+} literal (EffLiteral)
 )
 
 // Extensions a client can ENABLE (RFC 5161).
@@ -172,9 +174,8 @@ type Session struct {
 	account Account
 	view    *view
 
-	in      []byte // bytes of an incomplete command; nil when none
-	framer  Framer
-	litWait int64 // EffLiteral: size of the literal waiting for admission (< 0: non-synchronizing)
+	in     []byte // bytes of an incomplete command; nil when none
+	framer Framer
 
 	state   State
 	mode    mode
@@ -228,12 +229,12 @@ func (s *Session) Receive(now int64, in []byte, out []byte) ([]byte, Effect) {
 		s.out = nil
 		return out, 0
 	}
-	if s.litWait != 0 {
+	if s.mode == modeLitSync || s.mode == modeLitNonSync {
 		// Config.GateLiterals: the I/O layer admitted the literal.
-		if s.litWait > 0 {
+		if s.mode == modeLitSync {
 			s.out = append(s.out, "+ Ready for literal data\r\n"...)
 		}
-		s.litWait = 0
+		s.mode = modeCommand
 	}
 	data := in
 	fromBuf := false
@@ -297,17 +298,19 @@ loop:
 			commandPool.Put(cmd)
 		case FrameContinue:
 			pos += fr.N
-			if s.cfg.GateLiterals && fr.Size > 0 {
-				s.litWait = fr.Size
+			if s.cfg.GateLiterals && s.framer.pos > int64(len(data)-pos) {
+				s.mode = modeLitSync
 				eff |= EffLiteral
 				break loop
 			}
 			s.out = append(s.out, "+ Ready for literal data\r\n"...)
 		case FrameNonSync:
 			pos += fr.N
-			s.litWait = -fr.Size
-			eff |= EffLiteral
-			break loop
+			if s.framer.pos > int64(len(data)-pos) {
+				s.mode = modeLitNonSync
+				eff |= EffLiteral
+				break loop
+			}
 		case FrameLiteralTooBig:
 			pos += fr.N
 			s.tagged(fr.Tag, "NO", "[TOOBIG] Literal exceeds the APPENDLIMIT of "+strconv.FormatInt(lim.MaxLiteral, 10)+" bytes")
@@ -345,13 +348,15 @@ loop:
 	return out, eff
 }
 
-// LiteralWait returns the size of the literal an EffLiteral step stopped
-// at (Config.GateLiterals), 0 if none.
+// LiteralWait returns, after an EffLiteral step (Config.GateLiterals), how
+// many bytes of the announced literal are still to come: its size, less any
+// of its bytes already received (a non-synchronizing literal's bytes follow
+// at once). The framer's position is relative to the buffered command.
 func (s *Session) LiteralWait() int64 {
-	if s.litWait < 0 {
-		return -s.litWait
+	if s.mode != modeLitSync && s.mode != modeLitNonSync {
+		return 0
 	}
-	return s.litWait
+	return max(0, s.framer.pos-int64(len(s.in)))
 }
 
 // Assembling reports whether part of a command is buffered: literals
