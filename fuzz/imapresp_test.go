@@ -84,10 +84,10 @@ type resp struct {
 
 // respReader reads responses from b.
 type respReader struct {
-	b     []byte
-	i     int
-	utf8  bool // 8-bit UTF-8 may appear in quoted strings and text (UTF8=ACCEPT, IMAP4rev2)
-	err   error
+	b    []byte
+	i    int
+	utf8 bool // 8-bit UTF-8 may appear in quoted strings and text (UTF8=ACCEPT, IMAP4rev2)
+	err  error
 }
 
 func (r *respReader) fail(format string, args ...any) {
