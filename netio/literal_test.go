@@ -76,3 +76,25 @@ func TestLiteralBudget(t *testing.T) {
 	c.expect("ECHO PING")
 	waitFor(t, "budget back", func() bool { return ts.srv.literalHeld() == 0 })
 }
+
+// TestLiteralBudgetTLS: the same wait over implicit TLS, where the loop
+// decodes records itself: nothing the waiting client sends is decoded
+// into a step until its reservation is granted.
+func TestLiteralBudgetTLS(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.MaxLiteralBuffer = 1000 })
+	a, b := ts.dialTLS(t), ts.dialTLS(t)
+	a.greeting(true)
+	b.greeting(true)
+	a.send("LIT 600\r\n")
+	a.expect("+ go")
+	b.send("LIT 600\r\n")
+	b.noLine(300 * time.Millisecond)
+	b.send("PING\r\n")
+	b.noLine(200 * time.Millisecond)
+	a.send(strings.Repeat("x", 600))
+	a.expect("OK lit 600")
+	b.expect("+ go")
+	b.send(strings.Repeat("y", 594))
+	b.expect("OK lit 600")
+	waitFor(t, "budget back", func() bool { return ts.srv.literalHeld() == 0 })
+}
