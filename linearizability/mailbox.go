@@ -82,6 +82,14 @@ type Msg struct {
 	Known Flags
 	// Maybe: an operation with an unknown outcome may have expunged it.
 	Maybe bool
+	// ModSeq is, in the model, a lower bound of the message's
+	// mod-sequence (RFC 7162): the highest MODSEQ observed, or the
+	// mailbox's HIGHESTMODSEQ bound when the message changed; 0: unknown.
+	// In an observation it is the MODSEQ the client holds (0: none).
+	ModSeq uint64
+	// Changed (model only): the message changed after ModSeq was known,
+	// so its mod-sequence is above ModSeq, not just at or above it.
+	Changed bool
 }
 
 // Box is the state of one mailbox. It is immutable once built.
@@ -92,6 +100,9 @@ type Box struct {
 	// outcome may have added under UIDs the model does not know; an
 	// observation of an unknown UID at or above UIDNext adopts one.
 	Ghosts int
+	// HighestModSeq is a lower bound of the mailbox's HIGHESTMODSEQ: the
+	// highest mod-sequence observed (RFC 7162 §3.1.1: it never goes back).
+	HighestModSeq uint64
 
 	// h caches the box's hash (porcupine hashes the state after every
 	// step; without the cache that is O(messages) per step and half of
@@ -110,7 +121,7 @@ func (b *Box) index(uid uint32) int {
 }
 
 func (b *Box) clone() *Box {
-	return &Box{Msgs: slices.Clone(b.Msgs), UIDNext: b.UIDNext, Ghosts: b.Ghosts}
+	return &Box{Msgs: slices.Clone(b.Msgs), UIDNext: b.UIDNext, Ghosts: b.Ghosts, HighestModSeq: b.HighestModSeq}
 }
 
 func (b *Box) String() string {
@@ -119,8 +130,18 @@ func (b *Box) String() string {
 	if b.Ghosts > 0 {
 		fmt.Fprintf(&sb, " ghosts=%d", b.Ghosts)
 	}
+	if b.HighestModSeq > 0 {
+		fmt.Fprintf(&sb, " highestmodseq>=%d", b.HighestModSeq)
+	}
 	for _, m := range b.Msgs {
 		fmt.Fprintf(&sb, " %d%s", m.UID, m.Flags)
+		if m.ModSeq > 0 || m.Changed {
+			op := ">="
+			if m.Changed {
+				op = ">"
+			}
+			fmt.Fprintf(&sb, "@%s%d", op, m.ModSeq)
+		}
 		if m.Known != AllFlags {
 			sb.WriteString("?")
 		}
@@ -227,6 +248,15 @@ type Input struct {
 	Store   StoreOp
 	Flags   Flags
 	Reset   *Box
+	// HasUnchanged: OpStore with UNCHANGEDSINCE UnchangedSince (RFC 7162
+	// §3.1.3); the messages of Output.Modified were left alone.
+	HasUnchanged   bool
+	UnchangedSince uint64
+	// ChangedSince > 0: OpRead is a FETCH (CHANGEDSINCE ChangedSince) of
+	// the messages Input.UIDs (those the client could name); it must
+	// return, in Output.Returned, every one whose mod-sequence is above
+	// (RFC 7162 §3.1.4.1).
+	ChangedSince uint64
 	// Text is the command as sent, for the visualization.
 	Text string
 }
@@ -243,6 +273,12 @@ type Output struct {
 	Dest     []uint32 // OpCopy, OpMove: COPYUID destination UIDs, same order
 	Messages uint32   // OpStatus
 	UIDNext  uint32   // OpStatus
+	// HighestModSeq: OpStatus with HIGHESTMODSEQ asked (0: not asked).
+	HighestModSeq uint64
+	// Modified: OpStore with UNCHANGEDSINCE, the UIDs of [MODIFIED].
+	Modified []uint32
+	// Returned: OpRead with ChangedSince, the UIDs the FETCH returned.
+	Returned []uint32
 	// Observed are flags the client holds for messages of Input.Mailbox
 	// when the command completed (its cache, built from FETCH responses).
 	Observed []Msg
@@ -264,6 +300,12 @@ func store(b *Box, uids []uint32, op StoreOp, f Flags, sure bool) *Box {
 			continue
 		}
 		m := &n.Msgs[i]
+		if sure && !m.Maybe && storeChanges(*m, op, f) {
+			// A change gets a mod-sequence above every earlier one
+			// (RFC 7162 §3.1.1).
+			m.ModSeq = max(m.ModSeq, n.HighestModSeq)
+			m.Changed = true
+		}
 		switch {
 		case !sure && op == StoreReplace:
 			m.Known = 0
@@ -281,6 +323,23 @@ func store(b *Box, uids []uint32, op StoreOp, f Flags, sure bool) *Box {
 		}
 	}
 	return n
+}
+
+// storeChanges reports whether a STORE surely changes m's flags (bits the
+// model knows).
+func storeChanges(m Msg, op StoreOp, f Flags) bool {
+	switch op {
+	case StoreAdd:
+		return f&m.Known&^m.Flags != 0
+	case StoreRemove:
+		return f&m.Known&m.Flags != 0
+	}
+	return (f^m.Flags)&m.Known != 0
+}
+
+// mustBeAbove reports whether m's mod-sequence is surely above x.
+func (m Msg) mustBeAbove(x uint64) bool {
+	return m.ModSeq > x || (m.Changed && m.ModSeq >= x)
 }
 
 // expunge removes the \Deleted messages (of uids, or all when uids is nil).
@@ -338,7 +397,7 @@ func observe(b *Box, obs []Msg) *Box {
 						n, cloned = n.clone(), true
 					}
 					at, _ := slices.BinarySearchFunc(n.Msgs, o.UID, func(m Msg, u uint32) int { return int(m.UID) - int(u) })
-					n.Msgs = slices.Insert(n.Msgs, at, Msg{UID: o.UID, Flags: o.Flags, Known: AllFlags, Maybe: true})
+					n.Msgs = slices.Insert(n.Msgs, at, Msg{UID: o.UID, Flags: o.Flags, Known: AllFlags, Maybe: true, ModSeq: o.ModSeq})
 				}
 				continue
 			}
@@ -349,7 +408,8 @@ func observe(b *Box, obs []Msg) *Box {
 				n, cloned = n.clone(), true
 			}
 			n.Ghosts--
-			n.Msgs = append(n.Msgs, Msg{UID: o.UID, Flags: o.Flags, Known: AllFlags})
+			n.Msgs = append(n.Msgs, Msg{UID: o.UID, Flags: o.Flags, Known: AllFlags, ModSeq: o.ModSeq})
+			n.HighestModSeq = max(n.HighestModSeq, o.ModSeq)
 			n.UIDNext = o.UID + 1
 			continue
 		}
@@ -360,6 +420,20 @@ func observe(b *Box, obs []Msg) *Box {
 				continue
 			}
 			return nil
+		}
+		if o.ModSeq > 0 && !m.Maybe {
+			// A mod-sequence never goes back, and a change moves it
+			// above the one known before (RFC 7162 §3.1.1).
+			if o.ModSeq < m.ModSeq || (m.Changed && o.ModSeq == m.ModSeq) {
+				return nil
+			}
+			if o.ModSeq != m.ModSeq || m.Changed || o.ModSeq > n.HighestModSeq {
+				if !cloned {
+					n, cloned = n.clone(), true
+				}
+				n.Msgs[i].ModSeq, n.Msgs[i].Changed = o.ModSeq, false
+				n.HighestModSeq = max(n.HighestModSeq, o.ModSeq)
+			}
 		}
 		if m.Known != AllFlags {
 			if !cloned {
@@ -392,7 +466,9 @@ func adoptGhost(b *Box, uid uint32) *Box {
 func appendMsgs(b *Box, uids []uint32, flags []Flags, known []Flags) *Box {
 	n := b.clone()
 	for i, u := range uids {
-		n.Msgs = append(n.Msgs, Msg{UID: u, Flags: flags[i], Known: known[i]})
+		// A new message's mod-sequence is above the mailbox's
+		// HIGHESTMODSEQ before it (RFC 7162 §3.1.1).
+		n.Msgs = append(n.Msgs, Msg{UID: u, Flags: flags[i], Known: known[i], ModSeq: b.HighestModSeq, Changed: true})
 		if u >= n.UIDNext {
 			n.UIDNext = u + 1
 		}
@@ -439,8 +515,24 @@ func step(s *state, in *Input, out *Output) (bool, *state) {
 		case !out.OK:
 			// The Backend contract: a method that failed changed nothing.
 		default:
-			n = store(b, in.UIDs, in.Store, in.Flags, true)
-			for _, u := range in.UIDs {
+			uids := in.UIDs
+			if in.HasUnchanged {
+				// RFC 7162 §3.1.3: a message whose mod-sequence is
+				// above UNCHANGEDSINCE is left alone and reported in
+				// MODIFIED; every other one is stored.
+				uids = nil
+				for _, u := range in.UIDs {
+					if slices.Contains(out.Modified, u) {
+						continue
+					}
+					uids = append(uids, u)
+					if i := b.index(u); i >= 0 && !b.Msgs[i].Maybe && b.Msgs[i].mustBeAbove(in.UnchangedSince) {
+						return false, s // stored although changed since
+					}
+				}
+			}
+			n = store(b, uids, in.Store, in.Flags, true)
+			for _, u := range uids {
 				if i := n.index(u); i >= 0 && n.Msgs[i].Maybe {
 					// Stored on a message that may be gone: if it is
 					// there it has these flags, if not nothing changed.
@@ -549,6 +641,14 @@ func step(s *state, in *Input, out *Output) (bool, *state) {
 		}
 		s = st
 	case OpRead:
+		if in.ChangedSince > 0 && out.OK && !out.Unknown {
+			for _, u := range in.UIDs {
+				i := b.index(u)
+				if i >= 0 && !b.Msgs[i].Maybe && b.Msgs[i].mustBeAbove(in.ChangedSince) && !slices.Contains(out.Returned, u) {
+					return false, s // changed after CHANGEDSINCE, not returned
+				}
+			}
+		}
 	case OpStatus:
 		if out.Unknown || !out.OK {
 			break
@@ -565,6 +665,22 @@ func step(s *state, in *Input, out *Output) (bool, *state) {
 		}
 		if out.UIDNext < b.UIDNext || (b.Ghosts == 0 && out.UIDNext != b.UIDNext) {
 			return false, s
+		}
+		if h := out.HighestModSeq; h > 0 {
+			// HIGHESTMODSEQ never goes back and is at least every
+			// message's mod-sequence (RFC 7162 §3.1.1).
+			if h < b.HighestModSeq {
+				return false, s
+			}
+			for _, m := range b.Msgs {
+				if h < m.ModSeq || (!m.Maybe && m.Changed && h == m.ModSeq) {
+					return false, s
+				}
+			}
+			if h > b.HighestModSeq {
+				n = b.clone()
+				n.HighestModSeq = h
+			}
 		}
 	}
 	if n != nil {
@@ -604,7 +720,7 @@ func equal(a, b *state) bool {
 		if x.name == y.name && x.box == y.box {
 			continue
 		}
-		if x.name != y.name || x.box.UIDNext != y.box.UIDNext || x.box.Ghosts != y.box.Ghosts || !slices.Equal(x.box.Msgs, y.box.Msgs) {
+		if x.name != y.name || x.box.UIDNext != y.box.UIDNext || x.box.Ghosts != y.box.Ghosts || x.box.HighestModSeq != y.box.HighestModSeq || !slices.Equal(x.box.Msgs, y.box.Msgs) {
 			return false
 		}
 	}
@@ -631,10 +747,15 @@ func (b *Box) hash() uint64 {
 	var buf []byte
 	buf = strconv.AppendUint(buf, uint64(b.UIDNext), 10)
 	buf = strconv.AppendInt(buf, int64(b.Ghosts), 10)
+	buf = strconv.AppendUint(buf, b.HighestModSeq, 10)
 	for _, m := range b.Msgs {
 		buf = append(buf, byte(m.UID), byte(m.UID>>8), byte(m.UID>>16), byte(m.UID>>24), byte(m.Flags), byte(m.Known))
 		if m.Maybe {
 			buf = append(buf, '~')
+		}
+		buf = strconv.AppendUint(buf, m.ModSeq, 10)
+		if m.Changed {
+			buf = append(buf, '+')
 		}
 	}
 	h.Write(buf)
@@ -733,6 +854,13 @@ func Describe(in *Input, out *Output) string {
 		fmt.Fprintf(&sb, " → %v→%v", out.Src, out.Dest)
 	case in.Kind == OpStatus:
 		fmt.Fprintf(&sb, " → messages %d uidnext %d", out.Messages, out.UIDNext)
+		if out.HighestModSeq > 0 {
+			fmt.Fprintf(&sb, " highestmodseq %d", out.HighestModSeq)
+		}
+	case in.Kind == OpStore && len(out.Modified) > 0:
+		fmt.Fprintf(&sb, " → OK modified %v", out.Modified)
+	case in.Kind == OpRead && in.ChangedSince > 0:
+		fmt.Fprintf(&sb, " → returned %v", out.Returned)
 	case in.Kind == OpReset:
 		sb.WriteString(" = " + in.Reset.String())
 	default:
@@ -746,6 +874,9 @@ func Describe(in *Input, out *Output) string {
 				break
 			}
 			fmt.Fprintf(&sb, " %d%s", m.UID, m.Flags)
+			if m.ModSeq > 0 {
+				fmt.Fprintf(&sb, "@%d", m.ModSeq)
+			}
 		}
 	}
 	return sb.String()

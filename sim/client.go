@@ -410,7 +410,7 @@ func (c *client) cmdSelect() {
 	if c.w.rng.IntN(4) == 0 {
 		verb, p.readOnly = "EXAMINE", true
 	}
-	c.pc.Select()
+	c.pc.Select(name)
 	c.start(p, verb+" "+name)
 }
 
@@ -745,7 +745,11 @@ func (c *client) line(line string) {
 		}
 	case strings.HasPrefix(line, "* "):
 		if strings.HasPrefix(line, "* OK [CLOSED]") {
-			c.pc.Select()
+			target := ""
+			if p != nil {
+				target = p.target
+			}
+			c.pc.Select(target)
 			return
 		}
 		if p != nil && (p.kind == kSelect || c.selected != "") {
