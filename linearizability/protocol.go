@@ -73,13 +73,21 @@ type Session struct {
 	changedSince    uint64
 	hasChangedSince bool
 	returned        []uint32
+	gen             uint32 // counts commands (NextCommand)
 }
+
+// NextCommand starts a command: Observed reports only the MODSEQs learnt
+// from then on, which are current when the command completes; an older one
+// may be stale without the client knowing (a FETCH (FLAGS) answer carries
+// no MODSEQ but replaces the update that would have).
+func (s *Session) NextCommand() { s.gen++ }
 
 // modRec is what a client knows of one message's mod-sequence: mod, the
 // highest MODSEQ it saw; flags, the flags it saw at or after that MODSEQ
 // (when flagsKnown); changed, a flag change it saw after mod, so that the
 // next MODSEQ must be above mod.
 type modRec struct {
+	gen        uint32 // the command in which mod was learnt
 	mod        uint64
 	flags      Flags
 	flagsKnown bool
@@ -167,7 +175,11 @@ func (s *Session) Forget(uid uint32) { delete(s.Cache, uid) }
 func (s *Session) Observed() []Msg {
 	out := make([]Msg, 0, len(s.Cache))
 	for u, f := range s.Cache {
-		out = append(out, Msg{UID: u, Flags: f, Known: AllFlags})
+		m := Msg{UID: u, Flags: f, Known: AllFlags}
+		if r := s.mods[u]; r.gen == s.gen && !r.changed {
+			m.ModSeq = r.mod
+		}
+		out = append(out, m)
 	}
 	slices.SortFunc(out, func(a, b Msg) int { return int(a.UID) - int(b.UID) })
 	return out
@@ -361,9 +373,6 @@ func (s *Session) fetchModSeq(u uint32, items string, fl Flags, hasFlags bool) e
 		return fmt.Errorf("bad MODSEQ in %q", items)
 	}
 	if u == 0 {
-		if s.hasChangedSince && m <= s.changedSince {
-			return fmt.Errorf("FETCH (CHANGEDSINCE %d) returned a message with MODSEQ %d (RFC 7162 §3.1.4.1)", s.changedSince, m)
-		}
 		s.sawModSeq(m)
 		return nil
 	}
@@ -374,12 +383,18 @@ func (s *Session) fetchModSeq(u uint32, items string, fl Flags, hasFlags bool) e
 		return fmt.Errorf("flags of UID %d changed, MODSEQ stayed %d (RFC 7162 §3.1.1: every change gets a higher mod-sequence)", u, m)
 	}
 	if s.hasChangedSince {
-		if m <= s.changedSince {
+		switch {
+		case m > s.changedSince:
+			s.returned = append(s.returned, u)
+		case m == r.mod && !r.changed:
+			// Not news to the client, so not an unsolicited update:
+			// part of the answer, which it may not be.
 			return fmt.Errorf("FETCH (CHANGEDSINCE %d) returned UID %d with MODSEQ %d (RFC 7162 §3.1.4.1)", s.changedSince, u, m)
 		}
-		s.returned = append(s.returned, u)
+		// Else an unsolicited update of a change the client had not
+		// heard of, which may come at any time (RFC 9051 §7).
 	}
-	r.mod, r.changed = m, false
+	r.mod, r.changed, r.gen = m, false, s.gen
 	if !hasFlags {
 		// The flags at this mod-sequence are not known (a .SILENT STORE
 		// reports MODSEQ alone).

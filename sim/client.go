@@ -153,6 +153,7 @@ const (
 	kAppend
 	kCopy
 	kStatus
+	kEnable
 )
 
 // pending is the command a client has in flight (clients do not pipeline).
@@ -176,6 +177,11 @@ type pending struct {
 	readOnly  bool
 	malformed bool
 	badLogin  bool
+	// STORE (UNCHANGEDSINCE unchanged): [MODIFIED] holds UIDs when
+	// uidCmd, else sequence numbers.
+	uidCmd       bool
+	hasUnchanged bool
+	unchanged    uint64
 }
 
 // client is one simulated IMAP client: it connects, logs in, selects, and
@@ -199,6 +205,47 @@ type client struct {
 	nextAct  int64
 	inbuf    []byte
 	msgN     int
+	// ext is what this connection enables (RFC 7162): extNone,
+	// extCondStore or extQResync; enableSent once ENABLE went out.
+	ext        int
+	enableSent bool
+	// qr is what the client remembers of each mailbox for a QRESYNC
+	// SELECT on a later selection or connection (RFC 7162 §3.2.5).
+	qr map[string]qrState
+}
+
+// Extensions a simulated connection enables.
+const (
+	extNone = iota
+	extCondStore
+	extQResync
+)
+
+// qrState is what a QRESYNC client remembers of a mailbox.
+type qrState struct {
+	uidValidity uint32
+	modseq      uint64
+	uids        []uint32
+}
+
+// remember records what the client knows of the selected mailbox, for a
+// later SELECT (QRESYNC ...): its UIDVALIDITY, the HIGHESTMODSEQ of the
+// selection (every change up to it was reported since) and the UIDs it
+// holds.
+func (c *client) remember() {
+	if c.selected == "" || c.pc.UIDValidity == 0 || c.pc.HighestModSeq == 0 {
+		return
+	}
+	if c.qr == nil {
+		c.qr = map[string]qrState{}
+	}
+	var uids []uint32
+	for _, u := range c.pc.Seq {
+		if u != 0 {
+			uids = append(uids, u)
+		}
+	}
+	c.qr[c.selected] = qrState{uidValidity: c.pc.UIDValidity, modseq: c.pc.HighestModSeq, uids: uids}
 }
 
 func (c *client) connect() {
@@ -209,6 +256,9 @@ func (c *client) connect() {
 	c.cn = cn
 	c.greeted, c.authed, c.selected, c.idle, c.cur = false, false, "", false, nil
 	c.inbuf = c.inbuf[:0]
+	// A third of the connections enable nothing, a third CONDSTORE, a
+	// third QRESYNC (which implies CONDSTORE).
+	c.ext, c.enableSent, c.pc.QResync = w.rng.IntN(3), false, false
 	w.conns = append(w.conns, cn)
 	w.logf("c%d connects (connection %d)", c.id, cn.id)
 	cn.serverOut(cn.sess.Start(w.nowSec(), nil), 0)
@@ -264,6 +314,7 @@ func (c *client) start(p *pending, line string) {
 		p.in.Text = fmt.Sprintf("c%d %s", c.id, line)
 	}
 	c.cur = p
+	c.pc.NextCommand()
 	p.srvCall, p.srvReturn = -1, -1
 	full := p.tag + " " + line + "\r\n"
 	c.w.logf("c%d> %s%s", c.id, p.tag+" "+line, litNote(p.rest))
@@ -320,6 +371,11 @@ func (c *client) act() {
 			p.badLogin = true
 		}
 		c.start(p, fmt.Sprintf("LOGIN %s %s", c.user, pass))
+		return
+	}
+	if c.ext != extNone && !c.enableSent {
+		c.enableSent = true
+		c.start(&pending{kind: kEnable}, []string{"", "ENABLE CONDSTORE", "ENABLE QRESYNC"}[c.ext])
 		return
 	}
 	if c.selected == "" {
@@ -410,8 +466,62 @@ func (c *client) cmdSelect() {
 	if c.w.rng.IntN(4) == 0 {
 		verb, p.readOnly = "EXAMINE", true
 	}
+	c.remember()
 	c.pc.Select(name)
-	c.start(p, verb+" "+name)
+	params := ""
+	switch qr, ok := c.qr[name]; {
+	case c.pc.QResync && ok && c.w.rng.IntN(4) != 0:
+		// RFC 7162 §3.2.5: resynchronize from what was remembered,
+		// sometimes without the known UIDs.
+		params = fmt.Sprintf(" (QRESYNC (%d %d", qr.uidValidity, qr.modseq)
+		if len(qr.uids) > 0 && c.w.rng.IntN(3) != 0 {
+			params += " " + uidSetText(qr.uids)
+		}
+		params += "))"
+	case c.ext != extNone && c.w.rng.IntN(3) == 0:
+		params = " (CONDSTORE)"
+	}
+	c.start(p, verb+" "+name+params)
+}
+
+// uidSetText renders ascending UIDs as a compact set ("1:3,7").
+func uidSetText(uids []uint32) string {
+	var sb strings.Builder
+	for i := 0; i < len(uids); {
+		j := i
+		for j+1 < len(uids) && uids[j+1] == uids[j]+1 {
+			j++
+		}
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.FormatUint(uint64(uids[i]), 10))
+		if j > i {
+			sb.WriteString(":" + strconv.FormatUint(uint64(uids[j]), 10))
+		}
+		i = j + 1
+	}
+	return sb.String()
+}
+
+// changedSince draws a CHANGEDSINCE/UNCHANGEDSINCE value near what the
+// client knows: the selection's HIGHESTMODSEQ or a message's MODSEQ, give
+// or take one. ok is false when the client knows none.
+func (c *client) changedSince(uids []uint32) (uint64, bool) {
+	var known []uint64
+	if c.pc.HighestModSeq > 0 {
+		known = append(known, c.pc.HighestModSeq)
+	}
+	for _, u := range uids {
+		if m := c.pc.ModSeq(u); m > 0 {
+			known = append(known, m)
+		}
+	}
+	if len(known) == 0 {
+		return 0, false
+	}
+	m := int64(pick(c.w.rng, known...)) + int64(c.w.rng.IntN(3)) - 1
+	return uint64(max(m, 1)), true
 }
 
 func (c *client) cmdUnselect() { c.start(&pending{kind: kUnselect}, "UNSELECT") }
@@ -532,19 +642,44 @@ func (c *client) uidSet() (string, []uint32, bool) {
 var fetchItems = []string{"(FLAGS)", "(UID FLAGS)", "(UID RFC822.SIZE)", "(FLAGS INTERNALDATE)", "(UID)"}
 
 func (c *client) cmdFetch() {
-	set, _, ok := c.seqSet()
+	set, uids, ok := c.seqSet()
 	if !ok {
 		c.cmdNoop()
 		return
 	}
 	c.pc.Begin("FETCH", true, false)
+	if m, ok := c.changedSince(uids); ok && c.ext != extNone && c.w.rng.IntN(2) == 0 {
+		// RFC 7162 §3.1.4.1: exactly the messages changed after m.
+		c.pc.BeginChangedSince(m)
+		p := &pending{in: &lin.Input{Mailbox: c.selected, Kind: lin.OpRead, ChangedSince: m, UIDs: uids}}
+		c.start(p, fmt.Sprintf("FETCH %s %s (CHANGEDSINCE %d)", set, pick(c.w.rng, "(FLAGS)", "(UID FLAGS)", "(UID)"), m))
+		return
+	}
 	c.start(&pending{}, "FETCH "+set+" "+pick(c.w.rng, fetchItems...))
 }
 
 func (c *client) cmdUIDFetch() {
 	set := "1:*"
-	if s, _, ok := c.uidSet(); ok && c.w.rng.IntN(2) == 0 {
-		set = s
+	var uids []uint32
+	if s, u, ok := c.uidSet(); ok && c.w.rng.IntN(2) == 0 {
+		set, uids = s, u
+	} else {
+		for _, u := range c.pc.Seq {
+			if u != 0 {
+				uids = append(uids, u)
+			}
+		}
+	}
+	if m, ok := c.changedSince(uids); ok && c.ext != extNone && c.w.rng.IntN(2) == 0 {
+		c.pc.BeginChangedSince(m)
+		mods := fmt.Sprintf("(CHANGEDSINCE %d)", m)
+		if c.pc.QResync && c.w.rng.IntN(2) == 0 {
+			// RFC 7162 §3.2.6: and the UIDs of the set expunged since.
+			mods = fmt.Sprintf("(CHANGEDSINCE %d VANISHED)", m)
+		}
+		p := &pending{in: &lin.Input{Mailbox: c.selected, Kind: lin.OpRead, ChangedSince: m, UIDs: uids}}
+		c.start(p, "UID FETCH "+set+" (FLAGS) "+mods)
+		return
 	}
 	c.start(&pending{}, "UID FETCH "+set+" (FLAGS)")
 }
@@ -589,7 +724,24 @@ func (c *client) cmdStore() {
 		}
 	}
 	c.pc.Begin("STORE", true, false)
-	c.start(p, "STORE "+set+" "+text)
+	c.start(p, "STORE "+set+" "+c.unchangedSince(p, uids)+text)
+}
+
+// unchangedSince sometimes makes a STORE conditional (RFC 7162 §3.1.3) and
+// returns the modifier to put before the flags.
+func (c *client) unchangedSince(p *pending, uids []uint32) string {
+	if c.ext == extNone || c.w.rng.IntN(3) != 0 {
+		return ""
+	}
+	m, ok := c.changedSince(uids)
+	if !ok {
+		return ""
+	}
+	if p.in.Kind == lin.OpStore {
+		p.in.HasUnchanged, p.in.UnchangedSince = true, m
+	}
+	p.hasUnchanged, p.unchanged = true, m
+	return fmt.Sprintf("(UNCHANGEDSINCE %d) ", m)
 }
 
 func (c *client) cmdUIDStore() {
@@ -599,11 +751,11 @@ func (c *client) cmdUIDStore() {
 		return
 	}
 	text, op, f, silent := c.storeText()
-	p := &pending{in: &lin.Input{Mailbox: c.selected, Kind: lin.OpStore, UIDs: uids, Store: op, Flags: f}}
+	p := &pending{in: &lin.Input{Mailbox: c.selected, Kind: lin.OpStore, UIDs: uids, Store: op, Flags: f}, uidCmd: true}
 	if silent {
 		p.silent = uids
 	}
-	c.start(p, "UID STORE "+set+" "+text)
+	c.start(p, "UID STORE "+set+" "+c.unchangedSince(p, uids)+text)
 }
 
 var searchKeys = []string{"ALL", "UNSEEN", "DELETED", "FLAGGED", "KEYWORD $Label1", "NOT SEEN", "OR DELETED DRAFT", "1:3 ANSWERED"}
@@ -686,7 +838,12 @@ func (c *client) cmdIdle() {
 func (c *client) cmdStatus() {
 	box := pick(c.w.rng, modelled...)
 	p := &pending{kind: kStatus, in: &lin.Input{Mailbox: box, Kind: lin.OpStatus}}
-	c.start(p, "STATUS "+box+" (MESSAGES UIDNEXT)")
+	items := "MESSAGES UIDNEXT"
+	if c.ext != extNone {
+		// STATUS HIGHESTMODSEQ enables CONDSTORE (RFC 7162 §3.1).
+		items += " HIGHESTMODSEQ"
+	}
+	c.start(p, "STATUS "+box+" ("+items+")")
 }
 
 func (c *client) cmdMailboxes() {
@@ -744,6 +901,9 @@ func (c *client) line(line string) {
 			w.fail("protocol", "c%d: continuation request with nothing to continue", c.id)
 		}
 	case strings.HasPrefix(line, "* "):
+		if strings.HasPrefix(line, "* ENABLED ") && strings.Contains(line[10:], "QRESYNC") {
+			c.pc.QResync = true
+		}
 		if strings.HasPrefix(line, "* OK [CLOSED]") {
 			target := ""
 			if p != nil {
@@ -780,6 +940,41 @@ func (c *client) line(line string) {
 		status, _, _ := strings.Cut(rest, " ")
 		c.complete(p, status, rest)
 	}
+}
+
+// modified handles the "[MODIFIED set]" of a STORE (UNCHANGEDSINCE):
+// checks it and tells the model which messages were left alone. It
+// returns false after a failure.
+func (c *client) modified(p *pending, text string) bool {
+	w := c.w
+	set, _, _ := strings.Cut(text, "]")
+	ids, err := lin.ParseUIDSet(set)
+	m := p.unchanged
+	if err != nil || !p.hasUnchanged {
+		w.fail("protocol", "c%d: [MODIFIED %s] for %q", c.id, set, p.text)
+		return false
+	}
+	if err := c.pc.Modified(ids, p.uidCmd, m); err != nil {
+		w.fail("protocol", "c%d (%s): %v", c.id, c.selected, err)
+		return false
+	}
+	if p.in == nil || p.in.Kind != lin.OpStore {
+		return true
+	}
+	uids := ids
+	if !p.uidCmd {
+		uids = make([]uint32, len(ids))
+		for i, n := range ids {
+			if uids[i] = c.pc.UID(int(n)); uids[i] == 0 {
+				// The model cannot tell which were stored.
+				p.in.Kind = lin.OpTaint
+				return true
+			}
+		}
+		slices.Sort(uids)
+	}
+	p.out.Modified = uids
+	return true
 }
 
 func parseUIDSet(s string) []uint32 {
@@ -826,6 +1021,8 @@ func parseStatus(line string, out *lin.Output) {
 			out.Messages = uint32(v)
 		case "UIDNEXT":
 			out.UIDNext = uint32(v)
+		case "HIGHESTMODSEQ":
+			out.HighestModSeq, _ = strconv.ParseUint(f[k+1], 10, 64)
 		}
 	}
 }
@@ -883,8 +1080,19 @@ func (c *client) complete(p *pending, status, rest string) {
 			p.out.Src, p.out.Dest = parseCopyUID(rest[i+9:])
 		}
 	}
+	if p.in != nil && p.in.Kind == lin.OpRead && p.in.ChangedSince > 0 {
+		p.out.Returned = slices.Clone(c.pc.Returned())
+	}
+	if i := strings.Index(rest, "[MODIFIED "); i >= 0 && ok {
+		if !c.modified(p, rest[i+10:]) {
+			return
+		}
+	}
 	for _, u := range p.silent {
 		c.pc.Forget(u)
+	}
+	if c.selected != "" {
+		c.remember()
 	}
 	// The server reports other sessions' flag changes when a command
 	// completes with OK (RFC 9051 §7 lets a NO or BAD carry none).

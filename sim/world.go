@@ -395,7 +395,7 @@ func (w *world) readState(user, name string) (*boxState, error) {
 	}
 	defer acct.Release(mb)
 	snap := mb.Current()
-	bs := &boxState{uidValidity: snap.UIDValidity, box: &lin.Box{UIDNext: uint32(snap.UIDNext)}, flags: map[sm.UID]string{}}
+	bs := &boxState{uidValidity: snap.UIDValidity, box: &lin.Box{UIDNext: uint32(snap.UIDNext), HighestModSeq: snap.HighestModSeq}, flags: map[sm.UID]string{}}
 	for _, m := range snap.Messages() {
 		var f lin.Flags
 		var names []string
@@ -414,7 +414,7 @@ func (w *world) readState(user, name string) (*boxState, error) {
 				names = append(names, k)
 			}
 		}
-		bs.box.Msgs = append(bs.box.Msgs, lin.Msg{UID: uint32(m.UID), Flags: f, Known: lin.AllFlags})
+		bs.box.Msgs = append(bs.box.Msgs, lin.Msg{UID: uint32(m.UID), Flags: f, Known: lin.AllFlags, ModSeq: m.ModSeq})
 		bs.flags[m.UID] = strings.Join(names, " ")
 	}
 	return bs, nil
