@@ -53,7 +53,7 @@ func main() {
 	out := flag.String("out", os.TempDir(), "directory for porcupine's HTML visualization on failure")
 	jobs := flag.Int("j", runtime.GOMAXPROCS(0), "seeds run in parallel (each run is single-threaded)")
 	timeout := flag.Duration("check-timeout", defaultCheckTimeout, "porcupine check wall-time limit (reaching it is a failure)")
-	bugs := flag.String("bugs", "", "planted bugs, comma-separated: expunge-during-fetch, drop-flag-updates, ack-before-fsync, reuse-uid")
+	bugs := flag.String("bugs", "", "planted bugs, comma-separated: expunge-during-fetch, drop-flag-updates, ack-before-fsync, reuse-uid, expunge-to-qresync, changedsince-off-by-one")
 	noShrink := flag.Bool("no-shrink", false, "do not shrink a failure")
 	flag.Parse()
 
@@ -190,6 +190,8 @@ func runMany(list []Options, jobs int, progress func(int, Result)) []Result {
 func setPlantedBugs(b Bugs) {
 	sm.PlantedBugs.ExpungeDuringFetch = b.ExpungeDuringFetch
 	sm.PlantedBugs.DropFlagUpdates = b.DropFlagUpdates
+	sm.PlantedBugs.ExpungeToQResync = b.ExpungeToQResync
+	sm.PlantedBugs.ChangedSinceOffByOne = b.ChangedSinceOffByOne
 }
 
 func parseBugs(s string) (Bugs, error) {
@@ -205,6 +207,10 @@ func parseBugs(s string) (Bugs, error) {
 			b.AckBeforeFsync = true
 		case "reuse-uid":
 			b.ReuseUID = true
+		case "expunge-to-qresync":
+			b.ExpungeToQResync = true
+		case "changedsince-off-by-one":
+			b.ChangedSinceOffByOne = true
 		default:
 			return b, fmt.Errorf("sim: unknown planted bug %q", name)
 		}

@@ -76,6 +76,8 @@ func TestCanaries(t *testing.T) {
 		{"drop-flag-updates", Bugs{DropFlagUpdates: true}, "linearizability"},
 		{"ack-before-fsync", Bugs{AckBeforeFsync: true}, "durability"},
 		{"reuse-uid", Bugs{ReuseUID: true}, ""},
+		{"expunge-to-qresync", Bugs{ExpungeToQResync: true}, "protocol"},
+		{"changedsince-off-by-one", Bugs{ChangedSinceOffByOne: true}, "linearizability"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +109,7 @@ func TestCanaries(t *testing.T) {
 			t.Fatalf("planted bug %s not caught in %d seeds", tc.name, canarySeeds)
 		})
 	}
-	if sm.PlantedBugs.ExpungeDuringFetch || sm.PlantedBugs.DropFlagUpdates {
+	if pb := sm.PlantedBugs; pb.ExpungeDuringFetch || pb.DropFlagUpdates || pb.ExpungeToQResync || pb.ChangedSinceOffByOne {
 		t.Fatal("planted bugs left on")
 	}
 }

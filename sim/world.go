@@ -27,6 +27,8 @@ type Bugs struct {
 	DropFlagUpdates    bool // statemachine.PlantedBugs.DropFlagUpdates
 	AckBeforeFsync     bool // storage.Config.PlantedBugSkipFsync
 	ReuseUID           bool // reuseBackend (this package)
+	// statemachine.PlantedBugs.ExpungeToQResync, ChangedSinceOffByOne
+	ExpungeToQResync, ChangedSinceOffByOne bool
 }
 
 func (b Bugs) String() string {
@@ -42,6 +44,12 @@ func (b Bugs) String() string {
 	}
 	if b.ReuseUID {
 		s = append(s, "reuse-uid")
+	}
+	if b.ExpungeToQResync {
+		s = append(s, "expunge-to-qresync")
+	}
+	if b.ChangedSinceOffByOne {
+		s = append(s, "changedsince-off-by-one")
 	}
 	return strings.Join(s, ",")
 }

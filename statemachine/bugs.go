@@ -12,4 +12,11 @@ var PlantedBugs struct {
 	// DropFlagUpdates forgets flag changes made by other sessions instead
 	// of reporting them with FETCH (FLAGS).
 	DropFlagUpdates bool
+	// ExpungeToQResync sends EXPUNGE instead of VANISHED to a session
+	// that enabled QRESYNC (forbidden by RFC 7162 §3.2.10).
+	ExpungeToQResync bool
+	// ChangedSinceOffByOne makes FETCH (CHANGEDSINCE m) skip the messages
+	// whose mod-sequence is m+1 (RFC 7162 §3.1.4.1 returns every one
+	// above m).
+	ChangedSinceOffByOne bool
 }

@@ -91,6 +91,9 @@ func (s *Session) fetch(cmd *Command) {
 		if cmd.ChangedSince > 0 && t.msg.ModSeq <= cmd.ChangedSince {
 			return true
 		}
+		if PlantedBugs.ChangedSinceOffByOne && cmd.ChangedSince > 0 && t.msg.ModSeq == cmd.ChangedSince+1 {
+			return true
+		}
 		addFlags := !need.flags && containsUID(seenSet, t.uid)
 		if addFlags || need.flags {
 			v.pendFlags = removeUID(v.pendFlags, t.uid)

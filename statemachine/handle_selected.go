@@ -19,7 +19,7 @@ func (s *Session) sync(allowExpunge bool) {
 		v.pendFlags = v.pendFlags[:0]
 		v.flagsLost = false
 	}
-	if allowExpunge && len(v.pend) > 0 && s.qresync() {
+	if allowExpunge && len(v.pend) > 0 && s.qresync() && !PlantedBugs.ExpungeToQResync {
 		// RFC 7162 §3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
 		s.out = append(s.out, "* VANISHED "...)
 		s.out = appendUIDSet(s.out, v.pend)
