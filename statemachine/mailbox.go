@@ -430,7 +430,8 @@ func (m *Mailbox) RecordExpunged(uids []UID, modseq uint64, floor uint64) {
 	m.mu.Lock()
 	m.expunged.add(uids, modseq)
 	if floor < m.expunged.floor {
-		m.expunged.floor = floor
+		// Never below what the log itself dropped to stay bounded.
+		m.expunged.floor = max(floor, m.expunged.dropped)
 	}
 	m.mu.Unlock()
 }
@@ -503,6 +504,9 @@ func (m *Mailbox) ExpungedSince(modseq uint64) ([]UID, bool) {
 type expungeLog struct {
 	runs  []expungeRun
 	floor uint64 // expunges at or below this modseq were forgotten
+	// dropped is the highest modseq of the runs add dropped: floor never
+	// goes below it.
+	dropped uint64
 }
 
 type expungeRun struct {
@@ -523,7 +527,10 @@ func (l *expungeLog) add(uids []UID, modseq uint64) {
 	}
 	if len(l.runs) > expungeLogMaxRuns {
 		drop := len(l.runs) / 2
-		l.floor = l.runs[drop-1].modseq
+		for _, r := range l.runs[:drop] {
+			l.dropped = max(l.dropped, r.modseq)
+		}
+		l.floor = max(l.floor, l.dropped)
 		l.runs = append(l.runs[:0:0], l.runs[drop:]...)
 	}
 }
