@@ -685,6 +685,19 @@ func compareState(a, b *boxState) string {
 			return fmt.Sprintf("UID %d came back", u)
 		}
 	}
+	// Mod-sequences never go back within one UIDVALIDITY (RFC 7162
+	// §3.1.1): a QRESYNC client resynchronising from the HIGHESTMODSEQ it
+	// saw before the crash would otherwise miss the changes made after.
+	if b.box.HighestModSeq < a.box.HighestModSeq {
+		return fmt.Sprintf("HIGHESTMODSEQ %d went back to %d", a.box.HighestModSeq, b.box.HighestModSeq)
+	}
+	for _, m := range a.box.Msgs {
+		for _, n := range b.box.Msgs {
+			if n.UID == m.UID && n.ModSeq < m.ModSeq {
+				return fmt.Sprintf("UID %d MODSEQ %d went back to %d", m.UID, m.ModSeq, n.ModSeq)
+			}
+		}
+	}
 	return ""
 }
 
