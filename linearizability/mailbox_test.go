@@ -256,6 +256,14 @@ func TestProtocolCheckerQResync(t *testing.T) {
 	if err := s.Modified([]uint32{1}, false, 9); err != nil {
 		t.Error(err)
 	}
+	// FLAGS without MODSEQ may carry changes that MODSEQ 10 does not
+	// reflect: the client no longer knows the MODSEQ well enough.
+	if err := s.Untagged("* 1 FETCH (FLAGS ())"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Modified([]uint32{1}, false, 10); err != nil {
+		t.Errorf("[MODIFIED] after FLAGS without MODSEQ: %v", err)
+	}
 	// A new selection of the same mailbox and UIDVALIDITY: HIGHESTMODSEQ
 	// may not be below what this session saw.
 	s.Select("INBOX")

@@ -92,6 +92,10 @@ type modRec struct {
 	flags      Flags
 	flagsKnown bool
 	changed    bool
+	// stale: FLAGS came without MODSEQ after mod was learnt; the server
+	// may have folded changes into it that mod does not reflect (flags
+	// that changed and changed back look unchanged).
+	stale bool
 }
 
 // Select resets the session for a new SELECT or EXAMINE of mailbox.
@@ -148,7 +152,7 @@ func (s *Session) Modified(set []uint32, uid bool, m uint64) error {
 				return fmt.Errorf("[MODIFIED] names message %d, client knows %d messages", x, len(s.Seq))
 			}
 		}
-		if r, ok := s.mods[u]; ok && u != 0 && r.mod > 0 && r.mod <= m && !r.changed {
+		if r, ok := s.mods[u]; ok && u != 0 && r.mod > 0 && r.mod <= m && !r.changed && !r.stale {
 			return fmt.Errorf("[MODIFIED] names UID %d whose MODSEQ %d is not above UNCHANGEDSINCE %d (RFC 7162 §3.1.3)", u, r.mod, m)
 		}
 	}
@@ -176,7 +180,7 @@ func (s *Session) Observed() []Msg {
 	out := make([]Msg, 0, len(s.Cache))
 	for u, f := range s.Cache {
 		m := Msg{UID: u, Flags: f, Known: AllFlags}
-		if r := s.mods[u]; r.gen == s.gen && !r.changed {
+		if r := s.mods[u]; r.gen == s.gen && !r.changed && !r.stale {
 			m.ModSeq = r.mod
 		}
 		out = append(out, m)
@@ -359,6 +363,7 @@ func (s *Session) fetchModSeq(u uint32, items string, fl Flags, hasFlags bool) e
 			return fmt.Errorf("FETCH (CHANGEDSINCE %d) answer without MODSEQ: %q (RFC 7162 §3.1.4.1)", s.changedSince, items)
 		}
 		if u != 0 {
+			r.stale = r.stale || (hasFlags && r.mod > 0)
 			s.mods[u] = r
 		}
 		return nil
@@ -394,7 +399,7 @@ func (s *Session) fetchModSeq(u uint32, items string, fl Flags, hasFlags bool) e
 		// Else an unsolicited update of a change the client had not
 		// heard of, which may come at any time (RFC 9051 §7).
 	}
-	r.mod, r.changed, r.gen = m, false, s.gen
+	r.mod, r.changed, r.stale, r.gen = m, false, false, s.gen
 	if !hasFlags {
 		// The flags at this mod-sequence are not known (a .SILENT STORE
 		// reports MODSEQ alone).
