@@ -345,7 +345,7 @@ func (m Msg) mustBeAbove(x uint64) bool {
 // expunge removes the \Deleted messages (of uids, or all when uids is nil).
 // sure: the expunge happened; else it may have.
 func expunge(b *Box, uids []uint32, sure bool) *Box {
-	n := &Box{UIDNext: b.UIDNext, Ghosts: b.Ghosts, Msgs: make([]Msg, 0, len(b.Msgs))}
+	n := &Box{UIDNext: b.UIDNext, Ghosts: b.Ghosts, HighestModSeq: b.HighestModSeq, Msgs: make([]Msg, 0, len(b.Msgs))}
 	for _, m := range b.Msgs {
 		if uids != nil {
 			if _, in := slices.BinarySearch(uids, m.UID); !in {
@@ -414,26 +414,33 @@ func observe(b *Box, obs []Msg) *Box {
 			continue
 		}
 		m := n.Msgs[i]
+		if o.ModSeq > 0 {
+			// A mod-sequence never goes back, and a change moves it
+			// above the one known before (RFC 7162 §3.1.1). A message
+			// that may be gone is not checked (the data may be stale)
+			// but learns the bound all the same: a state that does not
+			// depend on where an unknown-outcome EXPUNGE linearizes
+			// keeps porcupine's search a replay.
+			if !m.Maybe && (o.ModSeq < m.ModSeq || (m.Changed && o.ModSeq == m.ModSeq)) {
+				return nil
+			}
+			if o.ModSeq > m.ModSeq || (o.ModSeq == m.ModSeq && m.Changed && !m.Maybe) || o.ModSeq > n.HighestModSeq {
+				if !cloned {
+					n, cloned = n.clone(), true
+				}
+				if o.ModSeq > m.ModSeq || !m.Maybe {
+					n.Msgs[i].ModSeq, n.Msgs[i].Changed = o.ModSeq, false
+				}
+				n.HighestModSeq = max(n.HighestModSeq, o.ModSeq)
+				m = n.Msgs[i]
+			}
+		}
 		if m.Flags&m.Known != o.Flags&m.Known {
 			if m.Maybe {
 				// Observed stale data of a message that may be gone.
 				continue
 			}
 			return nil
-		}
-		if o.ModSeq > 0 && !m.Maybe {
-			// A mod-sequence never goes back, and a change moves it
-			// above the one known before (RFC 7162 §3.1.1).
-			if o.ModSeq < m.ModSeq || (m.Changed && o.ModSeq == m.ModSeq) {
-				return nil
-			}
-			if o.ModSeq != m.ModSeq || m.Changed || o.ModSeq > n.HighestModSeq {
-				if !cloned {
-					n, cloned = n.clone(), true
-				}
-				n.Msgs[i].ModSeq, n.Msgs[i].Changed = o.ModSeq, false
-				n.HighestModSeq = max(n.HighestModSeq, o.ModSeq)
-			}
 		}
 		if m.Known != AllFlags {
 			if !cloned {
@@ -702,7 +709,7 @@ func step(s *state, in *Input, out *Output) (bool, *state) {
 }
 
 func removeUIDs(b *Box, uids []uint32) *Box {
-	n := &Box{UIDNext: b.UIDNext, Ghosts: b.Ghosts, Msgs: make([]Msg, 0, len(b.Msgs))}
+	n := &Box{UIDNext: b.UIDNext, Ghosts: b.Ghosts, HighestModSeq: b.HighestModSeq, Msgs: make([]Msg, 0, len(b.Msgs))}
 	for _, m := range b.Msgs {
 		if !slices.Contains(uids, m.UID) {
 			n.Msgs = append(n.Msgs, m)

@@ -158,6 +158,15 @@ func TestModelModSeq(t *testing.T) {
 		{"highestmodseq goes back", false, []porcupine.Operation{reset(two), status(1, 7), status(3, 6)}},
 		{"highestmodseq below a message", false, []porcupine.Operation{reset(two), read(1, Msg{UID: 2, ModSeq: 8}), status(3, 7)}},
 		{"highestmodseq unchanged by a change", false, []porcupine.Operation{reset(two), storeSeen(1, 1), status(3, 5)}},
+		{"highestmodseq goes back after an expunge", false, []porcupine.Operation{
+			reset(&Box{UIDNext: 3, HighestModSeq: 5, Msgs: []Msg{{UID: 1, Known: AllFlags, ModSeq: 3}, {UID: 2, Flags: Deleted, Known: AllFlags, ModSeq: 5}}}),
+			op(1, 2, &Input{Mailbox: "INBOX", Kind: OpExpunge}, &Output{OK: true}),
+			op(3, 4, &Input{Mailbox: "INBOX", Kind: OpStatus}, &Output{OK: true, Messages: 1, UIDNext: 3, HighestModSeq: 4})}},
+		{"modseq of a message that may be gone is learnt", false, []porcupine.Operation{
+			reset(&Box{UIDNext: 3, HighestModSeq: 5, Msgs: []Msg{{UID: 1, Known: AllFlags, ModSeq: 3}, {UID: 2, Flags: Deleted, Known: AllFlags, ModSeq: 5}}}),
+			op(1, 2, &Input{Mailbox: "INBOX", Kind: OpExpunge}, &Output{Unknown: true}),
+			read(3, Msg{UID: 2, Flags: Deleted, ModSeq: 9}),
+			op(5, 6, &Input{Mailbox: "INBOX", Kind: OpStatus}, &Output{OK: true, Messages: 1, UIDNext: 3, HighestModSeq: 8})}},
 	}
 	for _, tc := range cases {
 		ok, res, _ := Check(tc.h, 5*time.Second)
