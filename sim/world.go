@@ -706,10 +706,15 @@ func (w *world) record(op porcupine.Operation) { w.history = append(w.history, o
 // The porcupine check's effort budget: model steps per operation, plus a
 // constant. With the simulator's point intervals a check is nearly a replay
 // (one step per operation; unknown outcomes add a few); more means porcupine
-// backtracks, and its time can explode with the next seed.
+// backtracks, and its time can explode with the next seed. The budget is
+// about a second of model steps for a default run (~190,000 steps/s here):
+// seed 23 (1,104 operations, 29,628 steps, 154 ms: unknown-outcome commands
+// cut by a crash join one partition) exceeded the first budget of 4 per
+// operation + 20,000 while its check was cheap; a real explosion is orders
+// of magnitude past either.
 const (
-	checkStepsPerOp = 4
-	checkStepsSlack = 20000
+	checkStepsPerOp = 32
+	checkStepsSlack = 100000
 )
 
 func (w *world) checkHistory() {
