@@ -41,9 +41,7 @@ crash-long:
 	STORAGE_CRASH_CYCLES=10000 $(GO) test -count=1 -timeout 0 -run '^TestCrashProcess$$' -v ./storage
 
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./fuzz | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./fuzz || exit 1; \
-	done
+	@GO=$(GO) fuzz/run-targets.sh $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
