@@ -14,6 +14,7 @@ type fetchNeeds struct {
 	setsSeen bool // an item without .PEEK sets \Seen (RFC 9051 §6.4.5)
 	flags    bool // FLAGS was asked for
 	modseq   bool // MODSEQ implied by CHANGEDSINCE (RFC 7162 §3.1.4.1)
+	askedMod bool // MODSEQ was asked for
 	uid      bool // UID was asked for (or implied by UID FETCH)
 }
 
@@ -25,7 +26,7 @@ func fetchNeedsOf(cmd *Command) fetchNeeds {
 		case FetchFlags:
 			n.flags = true
 		case FetchModSeq:
-			n.modseq = false
+			n.modseq, n.askedMod = false, true
 		case FetchUID:
 			n.uid = true
 		case FetchEnvelope, FetchBody, FetchBodyStructure:
@@ -95,10 +96,20 @@ func (s *Session) fetch(cmd *Command) {
 			return true
 		}
 		addFlags := !need.flags && containsUID(seenSet, t.uid)
+		n := need
 		if addFlags || need.flags {
+			// This answer stands for the flag update another session's
+			// change left pending (or for the \Seen it set itself): a
+			// CONDSTORE client learns the message's new MODSEQ with it,
+			// as it would from the unsolicited FETCH (RFC 7162 §3.1: MODSEQ
+			// in every untagged FETCH a flag change caused, whether by
+			// STORE, an implicit \Seen or an external agent).
+			if !n.askedMod && s.condstore() && (addFlags || containsUID(v.pendFlags, t.uid)) {
+				n.modseq = true
+			}
 			v.pendFlags = removeUID(v.pendFlags, t.uid)
 		}
-		if e := s.fetchOne(cmd, t, need, addFlags, &binErr); e != nil {
+		if e := s.fetchOne(cmd, t, n, addFlags, &binErr); e != nil {
 			if e == ErrNoSuchMessage {
 				expunged = true
 				return true
