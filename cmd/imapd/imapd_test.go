@@ -269,16 +269,7 @@ func TestLMTPWakesIdle(t *testing.T) {
 	}
 	s.WaitMetric(t, `myriad_sessions{state="idle"} 3`)
 
-	conn, err := net.DialTimeout("tcp", s.LMTP, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	lc := smtp.NewClientLMTP(conn)
-	defer lc.Close()
-	if err := lc.Hello("mx.example.org"); err != nil {
-		t.Fatal(err)
-	}
+	lc := dialLMTP(t, s)
 	if err := lc.Mail("bob@example.org", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -444,16 +435,7 @@ func TestSIGTERMWithSessionsOpen(t *testing.T) {
 		t.Fatalf("greeting %q %v", greeting, err)
 	}
 	// An MTA's cached, idle LMTP connection must not hold up the stop.
-	lconn, err := net.DialTimeout("tcp", s.LMTP, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lconn.SetDeadline(time.Now().Add(30 * time.Second))
-	lc := smtp.NewClientLMTP(lconn)
-	defer lc.Close()
-	if err := lc.Hello("mx.example.org"); err != nil {
-		t.Fatal(err)
-	}
+	dialLMTP(t, s)
 	time.Sleep(200 * time.Millisecond)
 
 	start := time.Now()
@@ -770,16 +752,7 @@ func TestSIGTERMWithInputUnread(t *testing.T) {
 func TestLMTPRecipientForms(t *testing.T) {
 	s := testserver.New(t)
 	s.Start()
-	conn, err := net.DialTimeout("tcp", s.LMTP, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	lc := smtp.NewClientLMTP(conn)
-	defer lc.Close()
-	if err := lc.Hello("mx.example.org"); err != nil {
-		t.Fatal(err)
-	}
+	lc := dialLMTP(t, s)
 	if err := lc.Mail("bob@example.org", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -844,4 +817,21 @@ func TestAdminCommandsNeedNoTLS(t *testing.T) {
 	if code != exConfig || !strings.Contains(errs, "/nonexistent/cert.pem") {
 		t.Errorf("serve with an unreadable certificate: exit %d, %q", code, errs)
 	}
+}
+
+// dialLMTP connects an LMTP client to s, says LHLO, and closes it when the
+// test ends.
+func dialLMTP(t *testing.T, s *testserver.Server) *smtp.Client {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", s.LMTP, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	lc := smtp.NewClientLMTP(conn)
+	t.Cleanup(func() { lc.Close() })
+	if err := lc.Hello("mx.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	return lc
 }
