@@ -160,6 +160,13 @@ func (s *Session) create(cmd *Command) {
 
 func (s *Session) delete(cmd *Command) {
 	name := mailboxArg(cmd.Mailbox)
+	if name == "INBOX" {
+		// RFC 3501 §6.3.4 / RFC 9051 §6.3.4: deleting INBOX is an error.
+		// Refuse before the selected-mailbox check below, which would
+		// otherwise close a selected INBOX for a DELETE that fails.
+		s.tagged(cmd.Tag, "NO", "[CANNOT] INBOX cannot be deleted")
+		return
+	}
 	if s.view != nil && s.view.mbox.Name == name {
 		// Deleting the selected mailbox: its views see every message
 		// expunged; keep ours consistent by closing it first.
