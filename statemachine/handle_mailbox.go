@@ -167,7 +167,7 @@ func (s *Session) delete(cmd *Command) {
 		s.tagged(cmd.Tag, "NO", "[CANNOT] INBOX cannot be deleted")
 		return
 	}
-	if s.view != nil && s.view.mbox.Name == name {
+	if s.view != nil && s.selectedIs(name) {
 		// Deleting the selected mailbox: its views see every message
 		// expunged; keep ours consistent by closing it first.
 		s.releaseMailbox()
@@ -178,6 +178,21 @@ func (s *Session) delete(cmd *Command) {
 		return
 	}
 	s.done(cmd)
+}
+
+// selectedIs reports whether name now names the selected mailbox. A RENAME
+// (this session's or another's) moves names, so Mailbox.Name, the name at
+// open time, may be stale or now belong to a newer mailbox; the backend
+// hands every session the same *Mailbox for one open mailbox, so identity
+// decides.
+func (s *Session) selectedIs(name string) bool {
+	mb, err := s.account.Open(name)
+	if err != nil {
+		return false
+	}
+	same := mb == s.view.mbox
+	s.account.Release(mb)
+	return same
 }
 
 func (s *Session) rename(cmd *Command) {
