@@ -558,6 +558,12 @@ func (p *parser) mailboxName(s []byte) []byte {
 	if asciiEqualFold(s, "INBOX") {
 		return parseInbox
 	}
+	if len(s) > 5 && s[5] == '/' && asciiEqualFold(s[:5], "INBOX") && string(s[:5]) != "INBOX" {
+		// INBOX is case-insensitive (RFC 9051 §5.1), also as the parent
+		// of a hierarchy: "inbox/x" is INBOX/x, as LIST patterns and the
+		// disk store already treat it, not a child of a second "inbox".
+		s = append(append(make([]byte, 0, len(s)), parseInbox...), s[5:]...)
+	}
 	if p.opt.UTF8 {
 		if !utf8.Valid(s) {
 			p.fail(msgInvalidUTF8)
