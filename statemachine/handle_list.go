@@ -162,6 +162,11 @@ func (s *Session) list(cmd *Command) {
 		}
 		if lsub {
 			attrs &^= AttrHasChildren | AttrHasNoChildren | AttrSpecialUse
+			// LSUB knows only \Noselect for a subscribed name that cannot
+			// be selected (RFC 3501 §7.2.3); \NonExistent is LIST-EXTENDED's.
+			if attrs&AttrNonExistent != 0 {
+				attrs = attrs&^AttrNonExistent | AttrNoSelect
+			}
 		}
 		if attrs&AttrNonExistent != 0 {
 			attrs &^= AttrHasChildren | AttrHasNoChildren
