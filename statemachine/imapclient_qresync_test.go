@@ -123,22 +123,29 @@ func TestIMAPClientQResync(t *testing.T) {
 		}
 	})
 
+	// checkResync applies a resync answer to what the client remembered
+	// and compares it with the full FETCH.
+	checkResync := func(t *testing.T, what string, lines []string) {
+		t.Helper()
+		state := maps.Clone(remembered)
+		gotV, gotF := qrApply(t, lines, state, modSeq)
+		if !slices.Equal(gotV, vanished) {
+			t.Errorf("%s: VANISHED (EARLIER) %v, want %v", what, gotV, vanished)
+		}
+		if !slices.Equal(gotF, changed) {
+			t.Errorf("%s: FETCH for UIDs %v, want %v", what, gotF, changed)
+		}
+		if !maps.Equal(state, want) {
+			t.Errorf("after %s: %v, full FETCH: %v", what, state, want)
+		}
+	}
+
 	t.Run("qresync-select", func(t *testing.T) {
 		q := qrDial(t, srv)
 		q.ok("ENABLE QRESYNC")
 		known := "1:8"
 		lines := q.ok(fmt.Sprintf("SELECT INBOX (QRESYNC (%d %d %s))", uidValidity, modSeq, known))
-		state := maps.Clone(remembered)
-		gotV, gotF := qrApply(t, lines, state, modSeq)
-		if !slices.Equal(gotV, vanished) {
-			t.Errorf("VANISHED (EARLIER) %v, want %v", gotV, vanished)
-		}
-		if !slices.Equal(gotF, changed) {
-			t.Errorf("FETCH for UIDs %v, want %v", gotF, changed)
-		}
-		if !maps.Equal(state, want) {
-			t.Errorf("after SELECT (QRESYNC): %v, full FETCH: %v", state, want)
-		}
+		checkResync(t, "SELECT (QRESYNC)", lines)
 		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "* 7 EXISTS") }) {
 			t.Errorf("SELECT (QRESYNC) without 7 EXISTS: %q", lines)
 		}
@@ -149,17 +156,7 @@ func TestIMAPClientQResync(t *testing.T) {
 		q.ok("ENABLE QRESYNC")
 		q.ok("SELECT INBOX")
 		lines := q.ok(fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", modSeq))
-		state := maps.Clone(remembered)
-		gotV, gotF := qrApply(t, lines, state, modSeq)
-		if !slices.Equal(gotV, vanished) {
-			t.Errorf("VANISHED (EARLIER) %v, want %v", gotV, vanished)
-		}
-		if !slices.Equal(gotF, changed) {
-			t.Errorf("FETCH for UIDs %v, want %v", gotF, changed)
-		}
-		if !maps.Equal(state, want) {
-			t.Errorf("after UID FETCH (VANISHED): %v, full FETCH: %v", state, want)
-		}
+		checkResync(t, "UID FETCH (VANISHED)", lines)
 	})
 }
 
